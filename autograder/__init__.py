@@ -1,0 +1,1 @@
+"""The workbook's autograder: `pytest autograder` grades weeks/, `pytest autograder --solutions` grades solutions/."""

@@ -1,0 +1,1 @@
+"""One module per `workbook` subcommand; each defines `register(subparsers)`."""

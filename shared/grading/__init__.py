@@ -1,0 +1,1 @@
+"""The autograder's machinery: which tree is graded, how exercises are imported, points and the scoreboard."""
