@@ -30,11 +30,12 @@ def plot_history(histories: dict[str, dict], path=None) -> plt.Figure:
         color = f"C{index % 10}"
         epochs = np.arange(1, len(history["train_loss"]) + 1)
         for axis, metric in ((loss_axis, "loss"), (acc_axis, "acc")):
-            axis.plot(epochs, history[f"train_{metric}"], color=color, label=f"{label} train")
-            axis.plot(epochs, history[f"val_{metric}"], color=color, linestyle="--", label=f"{label} val")
+            axis.plot(epochs, history[f"train_{metric}"], color=color, marker="o", label=f"{label} train")
+            axis.plot(epochs, history[f"val_{metric}"], color=color, marker="s", linestyle="--", label=f"{label} val")
     for axis, title in ((loss_axis, "loss"), (acc_axis, "accuracy")):
         axis.set(title=f"{title} (solid: train, dashed: validation)", xlabel="epoch", ylabel=title)
         axis.grid(alpha=0.3)
+        axis.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
     acc_axis.legend(fontsize=7, loc="lower right")
     return _finish(figure, path)
 

@@ -5,8 +5,9 @@ A builder is registered with a decorator next to the model it builds:
     @register_model("cnn", framework="torch")
     def build_cnn(num_classes: int, input_shape: tuple[int, int, int], **options) -> nn.Module: ...
 
-`input_shape` is (height, width, channels). Registrations made by modules under solutions/ are the reference
-("reference"); the same decorator in the learner's weeks/ registers "mine", so the report can put both side by side.
+`input_shape` is (height, width, channels). Registrations made by modules under solutions/ (and by the shared
+pretrained backbones under shared/) are the reference ("reference"); the same decorator in the learner's weeks/
+registers "mine", so the report can put both side by side.
 """
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ REFERENCE_MODULES = [
     "solutions.week2.cnn",
     "solutions.week2.keras_cnn",
     "solutions.week2.lstm",
+    "solutions.week3.improved_cnn",
+    "shared.backbones.torch_backbones",
+    "shared.backbones.keras_backbones",
 ]
 
 
@@ -36,7 +40,7 @@ _REGISTRY: dict[tuple[str, str, str], ModelEntry] = {}
 
 def register_model(name: str, framework: str = "torch", **info) -> Callable:
     def decorator(builder: Callable) -> Callable:
-        impl = "reference" if builder.__module__.startswith("solutions.") else "mine"
+        impl = "reference" if builder.__module__.startswith(("solutions.", "shared.")) else "mine"
         _REGISTRY[(name, framework, impl)] = ModelEntry(name, framework, builder, impl, info)
         return builder
 

@@ -68,42 +68,62 @@ class DatasetSplits:
 
 
 def channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std of uint8 (N, H, W, C) images in [0, 1] scale, as float32 (C,)."""
+    """Per-channel mean and std of uint8 (N, H, W, C) images in [0, 1] scale, as float32 (C,).
+
+    Counts each channel's 256 pixel values (exact, and much faster than summing floats), then takes the
+    mean and standard deviation of that histogram.
+    """
     if len(images) == 0:
         raise ValueError("cannot compute normalisation statistics of an empty training split.")
     channels = images.shape[-1]
-    total = np.zeros(channels)
-    total_sq = np.zeros(channels)
+    histogram = np.zeros((channels, 256), dtype=np.int64)
     for start in range(0, len(images), STATS_CHUNK):
-        chunk = images[start:start + STATS_CHUNK].reshape(-1, channels).astype(np.float64)
-        total += chunk.sum(axis=0)
-        total_sq += np.square(chunk).sum(axis=0)
-    count = images[..., 0].size
-    mean = total / count
-    var = np.maximum(total_sq / count - mean ** 2, 0.0)
-    return (mean / 255.0).astype(np.float32), (np.sqrt(var) / 255.0).astype(np.float32)
+        pixels = np.asarray(images[start:start + STATS_CHUNK]).reshape(-1, channels)
+        for c in range(channels):
+            histogram[c] += np.bincount(pixels[:, c], minlength=256)
+    values = np.arange(256) / 255.0
+    count = histogram.sum(axis=1)
+    mean = histogram @ values / count
+    var = histogram @ values ** 2 / count - mean ** 2
+    return mean.astype(np.float32), np.sqrt(np.maximum(var, 0.0)).astype(np.float32)
 
 
 def stratified_split(labels: np.ndarray, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
     """Split indices of `labels` into len(fractions)+1 parts, class by class, from a seed.
 
-    `fractions` are the sizes of the parts after the first (e.g. (0.1, 0.1) gives 80/10/10). Every class is
-    shuffled with its own seeded generator and cut at the same proportions, so the parts keep the class balance
-    and the same (labels, seed) always gives the same indices. Indices come back sorted within each part.
+    `fractions` are the sizes of the parts after the first (e.g. (0.1, 0.1) gives 80/10/10). Each part gets
+    round(fraction * N) indices in total, shared out over the classes in proportion to their sizes (largest
+    remainders first), so the parts keep the class balance even when classes are small. Every class is shuffled
+    with its own seeded generator; the same (labels, fractions, seed) always gives the same parts, each sorted.
     """
     labels = np.asarray(labels)
     if any(f < 0 for f in fractions) or sum(fractions) >= 1:
         raise ValueError(f"split fractions must be >= 0 and sum to less than 1, got {fractions}.")
-    parts: list[list[np.ndarray]] = [[] for _ in range(len(fractions) + 1)]
-    for cls in np.unique(labels):
-        members = np.flatnonzero(labels == cls)
-        members = np.random.default_rng([seed, int(cls)]).permutation(members)
-        cuts = np.round(np.cumsum(fractions) * len(members)).astype(int)
-        pieces = np.split(members, len(members) - cuts[::-1])  # the carved parts come from the end
-        parts[0].append(pieces[0])
-        for i, piece in enumerate(pieces[1:][::-1]):
-            parts[i + 1].append(piece)
-    return [np.sort(np.concatenate(p)) if p else np.zeros(0, dtype=np.int64) for p in parts]
+    classes, class_sizes = np.unique(labels, return_counts=True)
+    members = [np.random.default_rng([seed, int(c)]).permutation(np.flatnonzero(labels == c)) for c in classes]
+    remaining = class_sizes.copy()
+    parts: list[list[np.ndarray]] = [[] for _ in fractions]
+    for k, fraction in enumerate(fractions):
+        counts = _share(round(fraction * len(labels)), fraction * class_sizes, remaining)
+        for c in range(len(classes)):
+            stop = remaining[c]
+            parts[k].append(members[c][stop - counts[c]:stop])   # carved parts come from the end
+        remaining -= counts
+    first = [members[c][:remaining[c]] for c in range(len(classes))]
+    return [np.sort(np.concatenate(p)).astype(np.int64) if len(p) else np.zeros(0, dtype=np.int64)
+            for p in [first, *parts]]
+
+
+def _share(total: int, ideal: np.ndarray, cap: np.ndarray) -> np.ndarray:
+    """Integers close to `ideal` (per class) that sum to `total`, each at most `cap`: largest remainders first."""
+    counts = np.minimum(np.floor(ideal).astype(np.int64), cap)
+    order = np.argsort(-(ideal - np.floor(ideal)), kind="stable")
+    for c in order:
+        if counts.sum() >= total:
+            break
+        if counts[c] < cap[c]:
+            counts[c] += 1
+    return counts
 
 
 def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:

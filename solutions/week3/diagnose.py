@@ -33,6 +33,11 @@ class Diagnosis:
     evidence: str       # the numbers that led to it, in a sentence
     advice: str         # the next thing to try
 
+    @property
+    def message(self) -> str:
+        """One sentence for a report: verdict, evidence, advice."""
+        return f"{self.verdict.capitalize()}: {self.evidence}. Next: {self.advice}."
+
 
 def _finite(values) -> bool:
     return all(math.isfinite(float(v)) for v in values)

@@ -1,0 +1,97 @@
+"""`workbook compare`: train every registered model the same way and write results.json + report.md/.html."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+
+# Idle OpenMP threads sleep instead of spinning: with more busy processes than cores, spinning threads made
+# 2-thread PyTorch training 6x slower than 1 thread. Read when torch loads, so it is set before any import of it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from shared.compare.config import DATASETS, FRAMEWORKS, QUICK, CompareConfig  # noqa: E402
+
+
+def _names(values: list[str] | None) -> tuple[str, ...] | None:
+    """`--models cnn lstm` and `--models cnn,lstm` both work."""
+    return None if values is None else tuple(name for value in values for name in value.split(",") if name)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("compare", help="train and compare the models side by side; write a report",
+                                   description=__doc__)
+    defaults = CompareConfig()
+    parser.add_argument("--quick", action="store_true",
+                        help=f"small and fast (size {QUICK['size']}, {QUICK['epochs']} epochs): CI and a first look")
+    parser.add_argument("--dataset", default=defaults.dataset, help=f"one of: {', '.join(DATASETS)}")
+    parser.add_argument("--models", nargs="+", help=f"registered model names (default: {' '.join(defaults.models)})")
+    parser.add_argument("--frameworks", nargs="+", help=f"any of: {' '.join(FRAMEWORKS)} (default: both)")
+    parser.add_argument("--epochs", type=int, help=f"epochs for every row (default {defaults.epochs})")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--size", type=int, help=f"images in total before the split (default {defaults.size}; 0: all)")
+    parser.add_argument("--image-size", type=int, default=defaults.image_size)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--latency-repeats", type=int,
+                        help=f"timed repeats per latency median (default {defaults.latency_repeats})")
+    parser.add_argument("--mine", action="store_true", help="add your own weeks/ implementations as rows")
+    parser.add_argument("--out", help="output directory (default: reports/<timestamp>/)")
+    parser.add_argument("--no-progress", action="store_true", help="one line per row, no progress bars")
+    parser.add_argument("--dry-run", action="store_true", help="print the planned rows and stop")
+    parser.set_defaults(handler=run)
+
+
+def config_from_args(args) -> CompareConfig:
+    from shared.compare.config import check_choices, check_dataset
+
+    options = dict(QUICK) if args.quick else {}
+    if args.epochs is not None:
+        options["epochs"] = args.epochs
+    if args.size is not None:
+        options["size"] = args.size or None
+    if args.latency_repeats is not None:
+        options["latency_repeats"] = args.latency_repeats
+    if args.models:
+        options["models"] = _names(args.models)
+    if args.frameworks:
+        options["frameworks"] = check_choices("--frameworks", _names(args.frameworks), FRAMEWORKS)
+    if options.get("epochs", 1) < 1:
+        raise ValueError(f"--epochs must be at least 1, got {options['epochs']}.")
+    return dataclasses.replace(
+        CompareConfig(), dataset=check_dataset(args.dataset), seed=args.seed, image_size=args.image_size,
+        batch_size=args.batch_size, learning_rate=args.learning_rate, mine=args.mine, out=args.out,
+        progress=not args.no_progress, **options)
+
+
+def _dry_run(config: CompareConfig) -> int:
+    from shared.compare.rows import plan_rows
+
+    specs, notes = plan_rows(config)
+    for spec in specs:
+        print(f"{spec.row_id}: " + (f"skipped: {spec.skip_reason}" if spec.skip_reason else "would train"))
+    for note in notes:
+        print(f"note: {note}")
+    return 0
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up banners would bury the progress
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import torchvision  # noqa: F401 — must load before TensorFlow: TF first, then triton (torchvision) segfaults
+
+
+def run(args) -> int:
+    _quiet_libraries()
+    try:
+        config = config_from_args(args)
+        if args.dry_run:
+            return _dry_run(config)
+        from shared.compare import run_compare
+
+        results, out_dir = run_compare(config)
+    except ValueError as error:
+        print(f"workbook compare: error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {out_dir}/results.json, {out_dir}/report.md and {out_dir}/report.html")
+    failed = [row["id"] for row in results["rows"] if row["status"] == "failed" and row["impl"] == "reference"]
+    return 1 if failed else 0

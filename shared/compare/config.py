@@ -1,0 +1,61 @@
+"""What a comparison run trains on and for how long: one dataclass; the CLI is one override layer on top."""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from shared.data import dataset_choices
+
+DATASETS = tuple(dataset_choices())  # shapes, cifar10, fashion-mnist, folder:PATH
+FRAMEWORKS = ("torch", "keras")
+DEFAULT_MODELS = ("cnn", "lstm")
+
+
+@dataclass
+class CompareConfig:
+    dataset: str = "shapes"           # shapes | cifar10 | fashion-mnist | folder:PATH
+    size: int = 4000                  # images in total before the train/val/test split (None: the whole dataset)
+    image_size: int = 32              # side of the square images fed to the models (unless a backbone resizes)
+    models: tuple[str, ...] = DEFAULT_MODELS
+    frameworks: tuple[str, ...] = FRAMEWORKS
+    epochs: int = 4                   # the same for every row: fairness by construction
+    seed: int = 0                     # one seed for the split, the weight init and the shuffling of every row
+    batch_size: int = 64              # default; a row's recipe may override it (the report says so)
+    learning_rate: float = 1e-3       # default for Adam; a row's recipe may override it (the report says so)
+    mine: bool = False                # also run the learner's weeks/ implementations
+    out: Path | None = None           # default: reports/<timestamp>/
+    latency_repeats: int = 15         # timed repeats for the latency median
+    progress: bool = True
+    prediction_grid: int = 24         # test images shown per model in the predictions figure
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+    def as_dict(self) -> dict:
+        values = asdict(self)
+        values["out"] = str(self.out) if self.out else None
+        values["models"], values["frameworks"] = list(self.models), list(self.frameworks)
+        return values
+
+
+QUICK = {"size": 1200, "epochs": 2, "latency_repeats": 5}  # --quick: under 3 minutes on 2 cores, for CI
+
+
+def check_dataset(name: str) -> str:
+    """Return `name` if it is a dataset choice, else raise ValueError listing the choices."""
+    if name in DATASETS and not name.endswith(":PATH"):
+        return name
+    if name.startswith("folder:"):
+        path = Path(name.split(":", 1)[1]).expanduser()
+        if not path.is_dir():
+            raise ValueError(f"--dataset {name}: {path} is not a directory (expected class sub-folders of images).")
+        return name
+    raise ValueError(f"unknown --dataset {name!r}; choose one of: {', '.join(DATASETS)}.")
+
+
+def check_choices(option: str, values, choices) -> tuple[str, ...]:
+    """Every value must be one of `choices`, else ValueError naming the valid ones."""
+    unknown = [value for value in values if value not in choices]
+    if unknown:
+        given, valid = ", ".join(map(repr, unknown)), ", ".join(sorted(choices))
+        raise ValueError(f"unknown {option} {given}; valid choices: {valid}.")
+    return tuple(values)

@@ -1,0 +1,138 @@
+"""PyTorch side of the data layer: a Dataset over uint8 arrays and a DataLoader factory.
+
+The preprocessing is the same as `shared.data.keras_data` (so both frameworks see the same numbers):
+uint8 -> optional `augment` (training only) -> float in [0, 1] -> optional resize -> (x - mean) / std.
+Batches come out as float32 (B, C, H, W) and int64 (B,).
+
+Speed: the dataset works on whole batches (it is indexed with a list of indices), so converting and normalising
+is a few vectorised tensor operations per batch, not per image. For in-memory arrays that is fast enough that
+worker processes only add overhead on a small machine; `num_workers=0` is the default (see bench/).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
+
+from shared.data import Preprocessing
+from shared.data.splits import Split
+
+
+def epoch_order(count: int, seed: int, epoch: int) -> np.ndarray:
+    """The order in which a training loader visits `count` examples in `epoch` (the same in both frameworks)."""
+    return np.random.default_rng([seed, epoch]).permutation(count)
+
+
+def batch_indices(count: int, batch_size: int, *, shuffle: bool, seed: int, epoch: int,
+                  drop_last: bool = False) -> list[np.ndarray]:
+    """The index batches of one epoch: shuffled with `epoch_order`, or in order."""
+    order = epoch_order(count, seed, epoch) if shuffle else np.arange(count)
+    stop = count - count % batch_size if drop_last else count
+    return [order[start:start + batch_size] for start in range(0, stop, batch_size)]
+
+
+class EpochBatchSampler(Sampler):
+    """Yields index batches; each new pass over it is the next epoch, with its own seeded order."""
+
+    def __init__(self, count: int, batch_size: int, *, shuffle: bool, seed: int = 0, drop_last: bool = False):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+        self.count, self.batch_size, self.shuffle, self.seed, self.drop_last = count, batch_size, shuffle, seed, drop_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        batches = batch_indices(self.count, self.batch_size, shuffle=self.shuffle, seed=self.seed,
+                                epoch=self.epoch, drop_last=self.drop_last)
+        self.epoch += 1
+        return iter([b.tolist() for b in batches])
+
+    def __len__(self) -> int:
+        return self.count // self.batch_size if self.drop_last else -(-self.count // self.batch_size)
+
+
+def resolve_normalisation(mean, std, preprocessing: Preprocessing | None, channels: int):
+    """The (mean, std, size) a loader applies: the backbone's when `preprocessing` is given, else `mean`/`std`."""
+    size = None
+    if preprocessing is not None:
+        mean, std, size = preprocessing.mean, preprocessing.std, preprocessing.size
+    if mean is None:
+        mean = np.zeros(channels, dtype=np.float32)
+    if std is None:
+        std = np.ones(channels, dtype=np.float32)
+    mean = np.asarray(mean, dtype=np.float32).reshape(-1)
+    std = np.asarray(std, dtype=np.float32).reshape(-1)
+    if len(mean) != channels or len(std) != channels:
+        raise ValueError(f"mean and std need one value per channel ({channels}), got {len(mean)} and {len(std)}. "
+                         "A grayscale dataset with an RGB backbone needs its images converted to 3 channels.")
+    if np.any(std <= 0):
+        raise ValueError(f"std must be positive in every channel, got {std.tolist()}.")
+    return mean, std, size
+
+
+class ArrayDataset(Dataset):
+    """A Dataset over uint8 (N, H, W, C) images: `ds[i]` is one (C, H, W) example, `ds[[i, j, ...]]` a batch.
+
+    augment: optional callable applied to each training image as a uint8 (C, H, W) tensor (e.g. a torchvision
+             v2 transform such as `v2.Compose([v2.RandomHorizontalFlip(), v2.RandomCrop(32, padding=4)])`);
+             it may return uint8 or float in [0, 1]. Randomness comes from torch's global generator.
+    """
+
+    def __init__(self, split: Split, *, mean=None, std=None, preprocessing: Preprocessing | None = None,
+                 augment: Callable | None = None):
+        self.images = torch.from_numpy(np.ascontiguousarray(split.images))  # uint8 (N, H, W, C), shared memory
+        self.labels = torch.from_numpy(np.asarray(split.labels, dtype=np.int64))
+        mean, std, self.size = resolve_normalisation(mean, std, preprocessing, split.images.shape[-1])
+        self.mean, self.std = mean.tolist(), std.tolist()
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index):
+        if isinstance(index, (int, np.integer)):
+            images, labels = self._batch([int(index)])
+            return images[0], labels[0]
+        return self._batch(index)
+
+    def _batch(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        indices = torch.as_tensor(indices, dtype=torch.long)
+        images = self.images[indices].permute(0, 3, 1, 2)                     # uint8 (B, C, H, W)
+        if self.augment is not None:
+            images = torch.stack([_as_unit_float(self.augment(image)) for image in images])
+        images = _as_unit_float(images)                                     # float32 (B, C, H, W) in [0, 1]
+        if self.size is not None and images.shape[-2:] != (self.size, self.size):
+            images = F.resize(images, [self.size, self.size], interpolation=v2.InterpolationMode.BILINEAR,
+                              antialias=True)
+        images = F.normalize(images, self.mean, self.std)
+        return images, self.labels[indices]
+
+
+def _as_unit_float(images) -> torch.Tensor:
+    images = torch.as_tensor(images)
+    if images.dtype == torch.uint8:
+        return F.to_dtype(images, torch.float32, scale=True)
+    return images.to(torch.float32).contiguous()
+
+
+def make_loader(split: Split, batch_size: int = 64, train: bool = False, *, mean=None, std=None,
+                preprocessing: Preprocessing | None = None, augment: Callable | None = None, seed: int = 0,
+                num_workers: int = 0, drop_last: bool = False) -> DataLoader:
+    """A DataLoader yielding float32 (B, C, H, W) images and int64 (B,) labels from a `Split`.
+
+    train=True shuffles with a seeded order per epoch (the same order `keras_data.make_dataset` uses) and
+    applies `augment`; train=False keeps the split's order and never augments. `preprocessing` (a backbone's
+    size/mean/std) overrides `mean`/`std`.
+    """
+    dataset = ArrayDataset(split, mean=mean, std=std, preprocessing=preprocessing,
+                           augment=augment if train else None)
+    sampler = EpochBatchSampler(len(dataset), batch_size, shuffle=train, seed=seed, drop_last=drop_last and train)
+    # batch_size=None: the sampler yields whole index lists and the dataset returns ready batches
+    return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=num_workers,
+                      persistent_workers=num_workers > 0)

@@ -1,0 +1,53 @@
+"""The shared evaluation helpers: one accuracy, one latency timer, the diagnosis rules, the figures."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shared import metrics, plots, timing
+from shared.compare.diagnose import diagnose, simple_diagnose
+
+
+def test_accuracy_takes_logits_or_classes():
+    labels = np.array([0, 1, 2, 2])
+    logits = np.eye(3)[[0, 1, 1, 2]]
+    assert metrics.accuracy(logits, labels) == metrics.accuracy([0, 1, 1, 2], labels) == 0.75
+    np.testing.assert_allclose(metrics.per_class_accuracy(logits, labels, 4)[:3], [1, 1, 0.5])
+    assert np.isnan(metrics.per_class_accuracy(logits, labels, 4)[3])
+    assert metrics.confusion(logits, labels, 3).sum() == 4
+    with pytest.raises(ValueError):
+        metrics.accuracy([0, 1], labels)
+
+
+def test_latency_is_the_median_after_warmup():
+    calls = []
+    seconds = timing.median_seconds(lambda: calls.append(1), warmup=2, repeats=5)
+    assert len(calls) == 7 and 0 <= seconds < 0.01
+    assert timing.latency_ms_per_image(lambda batch: None, None, 64, repeats=3) >= 0
+
+
+def _history(train_acc, val_acc, val_loss=None):
+    val_loss = val_loss or [1.0 - v for v in val_acc]
+    return {"train_acc": train_acc, "val_acc": val_acc, "train_loss": [1.0 - t for t in train_acc],
+            "val_loss": val_loss, "epoch_time_s": [1.0] * len(train_acc), "best_epoch": int(np.argmax(val_acc))}
+
+
+@pytest.mark.parametrize("history, verdict", [
+    (_history([0.7, 0.9, 0.99], [0.7, 0.8, 0.8]), "overfitting"),
+    (_history([0.3, 0.4], [0.3, 0.4]), "underfitting"),
+    (_history([0.8, 0.9], [0.8, 0.88]), "still improving"),
+    (_history([0.9, 0.95], [0.93, 0.93]), "good fit"),
+])
+def test_diagnosis_names_the_problem(history, verdict):
+    assert simple_diagnose(history)["verdict"] == verdict
+    assert set(diagnose(history)) >= {"verdict", "message", "gap"}
+
+
+def test_figures_are_written(tmp_path):
+    history = _history([0.5, 0.8], [0.5, 0.7])
+    plots.plot_history({"a": history, "b": history}, path=tmp_path / "curves.png")
+    plots.plot_confusion_matrix(np.array([[3, 1], [0, 4]]), ["x", "y"], path=tmp_path / "cm.png")
+    images = np.zeros((5, 8, 8, 3), np.uint8)
+    plots.plot_predictions(images, [0, 1, 0, 1, 0], [0, 0, 0, 1, 1], ["x", "y"], path=tmp_path / "grid.png")
+    plots.plot_per_class_accuracy({"a": np.array([0.5, np.nan])}, ["x", "y"], path=tmp_path / "bars.png")
+    assert all((tmp_path / name).stat().st_size > 1000 for name in ("curves.png", "cm.png", "grid.png", "bars.png"))

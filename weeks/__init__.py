@@ -1,0 +1,1 @@
+"""Reference solutions: the single source from which weeks/ is generated (`workbook release`)."""

@@ -1,0 +1,94 @@
+# Exercise generated from solutions/week2/cnn.py by `workbook release`: fill in each `# YOUR CODE HERE`.
+"""Week 2 · A convolutional network in PyTorch.
+
+What you will learn
+- The conv block: Conv2d -> BatchNorm2d -> ReLU -> MaxPool2d, and what each does to the shape
+  (B, C, H, W) -> (B, width, H/2, W/2).
+- Why the classifier's input size must be *computed* (a dummy forward pass) rather than typed in: a network
+  written with `nn.Linear(2048, 128)` works for 32x32 colour images and crashes on 28x28 greyscale ones.
+- Why the model returns raw scores (logits): `nn.CrossEntropyLoss` applies log-softmax itself.
+- How to count parameters, trainable and frozen.
+
+Run it: `python -m solutions.week2.cnn --epochs 1 --dry-run` (all options: `--help`; `--framework keras` trains
+the Keras twin from keras_cnn.py, `--dataset folder:/tmp/cifar10` real CIFAR-10).
+
+Measured (reference CNN, default config, Adam 1e-3, batch 64, CPU): see `main()` below and the week 2 notes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from shared.registry import register_model
+
+POOL_FACTOR = 2  # each block halves the height and the width
+
+
+@dataclass
+class CNNConfig:
+    widths: tuple[int, ...] = (32, 64, 128)  # output channels of each conv block; one block per entry
+    hidden_units: int = 128                  # width of the fully connected layer before the output
+    dropout_rate: float = 0.3                # dropout before each linear layer of the classifier
+    kernel_size: int = 3                     # odd, with "same" padding: blocks only change H and W by pooling
+
+
+def conv_block(in_channels: int, out_channels: int, kernel_size: int = 3) -> nn.Sequential:
+    """Conv2d -> BatchNorm2d -> ReLU -> MaxPool2d: (B, in, H, W) -> (B, out, H // 2, W // 2)."""
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+def flatten_size(features: nn.Module, input_shape: tuple[int, int, int]) -> int:
+    """Number of features `features` produces for one image of `input_shape` (H, W, C), found by running it.
+
+    Runs in eval mode without gradients, so BatchNorm's running statistics are not touched, and restores the
+    module's previous mode.
+    """
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+class CNN(nn.Module):
+    """A small image classifier: len(widths) conv blocks, then dropout and two linear layers.
+
+    num_classes: number of outputs; input_shape: (H, W, C) of one image, any H, W >= 2 ** len(widths);
+    widths, hidden_units, dropout_rate: as in `CNNConfig`.
+    forward: float32 (B, C, H, W) -> logits (B, num_classes) (raw scores: no softmax).
+    Example: `CNN(10, (28, 28, 1))(torch.zeros(4, 1, 28, 28)).shape == (4, 10)`.
+    """
+
+    def __init__(self, num_classes: int = 10, input_shape: tuple[int, int, int] = (32, 32, 3),
+                 widths: tuple[int, ...] = CNNConfig.widths, hidden_units: int = CNNConfig.hidden_units,
+                 dropout_rate: float = CNNConfig.dropout_rate, kernel_size: int = CNNConfig.kernel_size):
+        super().__init__()
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(total, trainable) number of parameters: every element of every parameter tensor, and those with
+    `requires_grad`. BatchNorm's running statistics are buffers, not parameters, so they are not counted."""
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+@register_model("cnn", framework="torch", description="3 conv blocks (conv-BN-ReLU-pool), dropout, 2 dense")
+def build_cnn(num_classes: int, input_shape: tuple[int, int, int] = (32, 32, 3), **options) -> CNN:
+    """The registry's builder: `create_model("cnn", num_classes=10, input_shape=(32, 32, 3), widths=(16, 32, 64))`."""
+    return CNN(num_classes=num_classes, input_shape=tuple(input_shape), **options)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from .train import main as train_main
+
+    train_main(argv, model_name="cnn")
+
+
+if __name__ == "__main__":
+    main()
