@@ -25,7 +25,7 @@ def _finish(figure, path) -> plt.Figure:
 
 def plot_history(histories: dict[str, dict], path=None) -> plt.Figure:
     """Loss and accuracy per epoch for one or more runs: train solid, validation dashed, one colour per run."""
-    figure, (loss_axis, acc_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    figure, (loss_axis, acc_axis) = plt.subplots(1, 2, figsize=(13, 4))
     for index, (label, history) in enumerate(histories.items()):
         color = f"C{index % 10}"
         epochs = np.arange(1, len(history["train_loss"]) + 1)
@@ -36,7 +36,7 @@ def plot_history(histories: dict[str, dict], path=None) -> plt.Figure:
         axis.set(title=f"{title} (solid: train, dashed: validation)", xlabel="epoch", ylabel=title)
         axis.grid(alpha=0.3)
         axis.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
-    acc_axis.legend(fontsize=7, loc="lower right")
+    acc_axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))  # outside: never hides a curve
     return _finish(figure, path)
 
 

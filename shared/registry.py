@@ -23,6 +23,8 @@ REFERENCE_MODULES = [
     "solutions.week3.improved_cnn",
     "shared.backbones.torch_backbones",
     "shared.backbones.keras_backbones",
+    "solutions.week4.fine_tuning",
+    "solutions.week4.keras_transfer",
 ]
 
 

@@ -88,3 +88,28 @@ def test_bad_normalisation_is_a_clear_error(ds):
         make_loader(ds.val, 4, mean=(0.5,), std=(0.5,))
     with pytest.raises(ValueError, match="positive"):
         make_dataset(ds.val, 4, mean=ds.mean, std=(0.2, 0.0, 0.2))
+
+
+def test_keras_fit_consumes_exactly_one_epoch_of_the_order_per_epoch(ds):
+    import keras
+
+    dataset = make_dataset(ds.train, batch_size=64, train=True, mean=ds.mean, std=ds.std, seed=2)
+    model = keras.Sequential([keras.Input(ds.image_shape), keras.layers.Flatten(), keras.layers.Dense(10)])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(dataset, epochs=2, verbose=0, shuffle=False)  # the order comes from the dataset
+    after_fit = np.concatenate([y.numpy() for _, y in dataset])
+    loader = make_loader(ds.train, batch_size=64, train=True, mean=ds.mean, std=ds.std, seed=2)
+    third_epoch = [np.concatenate([y.numpy() for _, y in loader]) for _ in range(3)][-1]
+    np.testing.assert_array_equal(after_fit, third_epoch)
+
+
+def test_grayscale_images_with_an_rgb_backbone():
+    from shared.data.splits import Split
+
+    gray = Split(np.random.default_rng(0).integers(0, 256, (6, 28, 28, 1), dtype=np.uint8), np.arange(6) % 2)
+    backbone = Preprocessing(size=32, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    torch_batch = next(iter(make_loader(gray, 6, preprocessing=backbone)))[0]
+    keras_batch = next(iter(make_dataset(gray, 6, preprocessing=backbone)))[0].numpy()
+    assert torch_batch.shape == (6, 3, 32, 32) and keras_batch.shape == (6, 32, 32, 3)
+    np.testing.assert_allclose(nhwc(torch_batch), keras_batch, atol=1e-4)
+    np.testing.assert_array_equal(torch_batch[:, 0].numpy(), torch_batch[:, 2].numpy())

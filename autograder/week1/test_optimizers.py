@@ -31,6 +31,16 @@ def _loss(params: list[torch.Tensor]) -> torch.Tensor:
     return ((torch.tanh(x @ weight + bias) - y) ** 2).mean() + 0.1 * (weight ** 4).sum()
 
 
+def _step(optimizer) -> None:
+    try:
+        optimizer.step()
+    except RuntimeError as error:
+        if "in-place" in str(error) or "leaf" in str(error):
+            fail(f"step() raised `{error}`: update the parameters inside `with torch.no_grad():` "
+                 f"(or decorate step with @torch.no_grad()).")
+        raise
+
+
 def _trajectory(make_optimizer, clear_grads: bool = True) -> list[list[torch.Tensor]]:
     params = [p.clone().requires_grad_(True) for p in _start()]
     optimizer = make_optimizer(params)
@@ -39,13 +49,7 @@ def _trajectory(make_optimizer, clear_grads: bool = True) -> list[list[torch.Ten
         if clear_grads:
             optimizer.zero_grad()
         _loss(params).backward()
-        try:
-            optimizer.step()
-        except RuntimeError as error:
-            if "in-place" in str(error) or "leaf" in str(error):
-                fail(f"step() raised `{error}`: update the parameters inside `with torch.no_grad():` "
-                     f"(or decorate step with @torch.no_grad()).")
-            raise
+        _step(optimizer)
         positions.append([p.detach().clone() for p in params])
     return positions
 
@@ -208,7 +212,7 @@ def test_zero_grad_and_missing_grads(name):
     params = [torch.ones(3, requires_grad=True), torch.ones(2, requires_grad=True)]
     optimizer = getattr(optimizers, name)(params, lr=0.1)
     (params[0] ** 2).sum().backward()  # params[1] gets no gradient: step() must skip it
-    optimizer.step()
+    _step(optimizer)
     expect_true(torch.equal(params[1].detach(), torch.ones(2)),
                 f"{name}.step() changed a parameter whose .grad is None: skip those.")
     expect_true(not torch.equal(params[0].detach(), torch.ones(3)), f"{name}.step() did not change the parameters")

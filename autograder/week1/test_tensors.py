@@ -113,7 +113,8 @@ def test_numpy_conversions():
     expect_close("to_numpy(tensor)", array, tensor.detach().numpy(), atol=0)
     for source in (np.array([[0.5, 2.25]]), np.array([[0, 128, 255]], dtype=np.uint8), np.arange(4)):
         result = tensors.from_numpy(source)
-        expect_true(isinstance(result, torch.Tensor), f"from_numpy: expected a torch.Tensor, got {type(result).__name__}")
+        expect_true(isinstance(result, torch.Tensor),
+                    f"from_numpy: expected a torch.Tensor, got {type(result).__name__}")
         expect_true(result.dtype == torch.float32,
                     f"from_numpy of a {source.dtype} array: expected dtype torch.float32, got {result.dtype} "
                     f"(layers hold float32 weights; convert with .to(torch.float32) or .float())")

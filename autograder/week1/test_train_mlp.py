@@ -173,14 +173,15 @@ def test_torch_epoch_and_evaluate():
 @pytest.mark.points(2)
 @pytest.mark.timeout(60)
 def test_learns_on_shapes():
-    config = train_mlp.TrainConfig(epochs=6, dataset_size=300, image_size=16, hidden_features=64, batch_size=32,
-                                   lr=0.01, momentum=0.9, seed=0)
+    config = train_mlp.TrainConfig(epochs=6, dataset_size=300, image_size=16, hidden_features=64, batch_size=64,
+                                   lr=0.02, momentum=0.9, seed=0)
     data = train_mlp.load_flat_data(config)
     history = train_mlp.fit(config, "scratch", data, verbose=False)
     accuracies = history["train_acc"]
     expect_true(len(accuracies) == config.epochs, f"fit: expected {config.epochs} epochs of history, got {history}")
-    # Measured over seeds 0-4 with the reference: training accuracy after 6 epochs 0.72-0.81 (chance: 0.10).
-    expect_true(accuracies[-1] > 0.5,
+    # Measured over seeds 0-4 with the reference: training accuracy after 6 epochs 0.65-0.72 (chance: 0.10).
+    # (Validation accuracy stays near chance for an MLP on raw pixels, so it is not graded.)
+    expect_true(accuracies[-1] > 0.45,
                 f"after 6 epochs on 240 shapes images, training accuracy is {accuracies[-1]:.2f} (per epoch: "
-                f"{[round(a, 2) for a in accuracies]}); a working loop reaches > 0.5. Losses per epoch: "
+                f"{[round(a, 2) for a in accuracies]}); a working loop reaches > 0.45. Losses per epoch: "
                 f"{[round(v, 2) for v in history['train_loss']]}.")

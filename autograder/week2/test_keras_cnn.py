@@ -58,7 +58,12 @@ def test_output_shapes(models):
 def test_same_trainable_parameters_as_the_pytorch_cnn(models):
     model, num_classes = _model(models, (28, 28, 1))
     keras_trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    _, torch_trainable = cnn.count_parameters(cnn.CNN(num_classes=num_classes, input_shape=(28, 28, 1), **SMALL))
+    import torch
+
+    torch_model = cnn.CNN(num_classes=num_classes, input_shape=(28, 28, 1), **SMALL).eval()
+    with torch.no_grad():
+        torch_model(torch.zeros(2, 1, 28, 28))  # materialises lazy layers (nn.LazyLinear), if any
+    _, torch_trainable = cnn.count_parameters(torch_model)
     expect_true(keras_trainable == torch_trainable,
                 f"with widths={SMALL['widths']}, hidden_units={SMALL['hidden_units']} on 28x28x1 the Keras model has "
                 f"{keras_trainable:,} trainable parameters and your PyTorch CNN {torch_trainable:,}; the twins "

@@ -51,8 +51,8 @@ def test_sample_per_class_is_balanced_and_nested():
 @pytest.mark.points(3)
 @pytest.mark.timeout(120)
 def test_transfer_beats_a_cnn_from_scratch_with_10_images_per_class():
-    dataset = load_dataset("shapes", size=400, image_size=48, seed=0)
-    config = de.ExperimentConfig(image_size=48, cnn_epochs=6, head_steps=150, batch_size=25)
+    dataset = load_dataset("shapes", size=300, image_size=32, seed=0)
+    config = de.ExperimentConfig(image_size=48, cnn_epochs=4, head_steps=150, batch_size=25)
     results = de.run_experiment(dataset, (10,), config)
     cnn, transfer = results["cnn"][0], results["transfer"][0]
     if transfer <= cnn + 0.1:

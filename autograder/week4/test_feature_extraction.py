@@ -43,9 +43,10 @@ def _batchnorm_state(model) -> dict:
 def check_only_head_trainable(model, stage: str) -> None:
     head = {id(p) for p in torch_backbones.head_parameters(model)}
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
-    total = sum(1 for _ in model.parameters())
-    if len(trainable) == total:
-        fail(f"{stage}: nothing is frozen — all {total} parameter tensors still have requires_grad=True. Set "
+    norms = {id(p) for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) for p in m.parameters()}
+    frozen = [p for p in model.parameters() if not p.requires_grad and id(p) not in norms]
+    if not frozen:
+        fail(f"{stage}: nothing is frozen — every convolution of the backbone still has requires_grad=True. Set "
              f"requires_grad=False on every backbone parameter.")
     if not trainable:
         fail(f"{stage}: everything is frozen, the new head too, so nothing can learn. Keep the head "

@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     parser.add_argument("--epochs", type=int, help=f"epochs for every row (default {defaults.epochs})")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--size", type=int, help=f"images in total before the split (default {defaults.size}; 0: all)")
-    parser.add_argument("--image-size", type=int, default=defaults.image_size)
+    parser.add_argument("--image-size", type=int, help="resize images to this square size (default: the dataset's)")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--latency-repeats", type=int,
@@ -81,6 +81,8 @@ def _quiet_libraries() -> None:
 
 
 def run(args) -> int:
+    from shared.data.downloads import DatasetUnavailable
+
     _quiet_libraries()
     try:
         config = config_from_args(args)
@@ -90,6 +92,9 @@ def run(args) -> int:
 
         results, out_dir = run_compare(config)
     except ValueError as error:
+        print(f"workbook compare: error: {error}", file=sys.stderr)
+        return 2
+    except DatasetUnavailable as error:  # offline and not downloaded: the message says what to do
         print(f"workbook compare: error: {error}", file=sys.stderr)
         return 2
     print(f"wrote {out_dir}/results.json, {out_dir}/report.md and {out_dir}/report.html")

@@ -16,7 +16,7 @@ DEFAULT_MODELS = ("cnn", "lstm")
 class CompareConfig:
     dataset: str = "shapes"           # shapes | cifar10 | fashion-mnist | folder:PATH
     size: int = 4000                  # images in total before the train/val/test split (None: the whole dataset)
-    image_size: int = 32              # side of the square images fed to the models (unless a backbone resizes)
+    image_size: int | None = None     # square side fed to the models; None: the dataset's own (shapes: 32)
     models: tuple[str, ...] = DEFAULT_MODELS
     frameworks: tuple[str, ...] = FRAMEWORKS
     epochs: int = 4                   # the same for every row: fairness by construction

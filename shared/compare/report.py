@@ -13,7 +13,7 @@ DEFINITIONS = [
     "train time: wall-clock time of the whole training call (training and the validation pass of every epoch); "
     "train img/s = training images × epochs / train time",
     "latency: median of repeated forward passes after a warm-up, per image, at batch 1 and batch 64 "
-    "(random input of the model's shape; torch under inference_mode, Keras `model(x, training=False)`)",
+    "(random input of the model's shape; torch eager under inference_mode, Keras inside a tf.function)",
     "size on disk: the saved checkpoint (torch state_dict, or the .keras file)",
 ]
 

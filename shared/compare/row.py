@@ -1,6 +1,7 @@
 """One row of the comparison: build, train, evaluate, time and save one model (either framework)."""
 from __future__ import annotations
 
+import functools
 import importlib
 import traceback
 from dataclasses import dataclass
@@ -11,10 +12,12 @@ from shared import metrics
 from shared.compare.checkpoint import save_weights, write_manifest
 from shared.compare.diagnose import diagnose
 from shared.compare.recipe import Recipe, recipe_for
-from shared.compare.rows import RowSpec, describe_failure
+from shared.compare.rows import RowSpec, describe_failure, short_path
+from shared.history import EPOCH_KEYS
 from shared.timing import Stopwatch
 
 LATENCY_BATCHES = (1, 64)
+HISTORY_KEYS = (*EPOCH_KEYS, "best_epoch")  # AUTHORING.md's history format
 
 
 @dataclass
@@ -74,7 +77,31 @@ def _train(spec: RowSpec, dataset, config, recipe: Recipe):
     with Stopwatch() as watch:
         history = trainer(model, data["train"], data["val"], epochs=config.epochs,
                           learning_rate=recipe.learning_rate, seed=config.seed, device=backend.device())
+    check_history(history, trainer, config.epochs)
     return backend, model, data, history, watch.seconds
+
+
+def trainer_name(trainer) -> str:
+    """`fit (weeks/week2/training.py)`: the function doing the training, unwrapped from a default trainer."""
+    if isinstance(trainer, functools.partial) and trainer.args and callable(trainer.args[0]):
+        trainer = trainer.args[0]  # the default trainers wrap week 2's fit/fit_keras
+    code = getattr(trainer, "__code__", None)
+    return getattr(trainer, "__qualname__", "the trainer") + (f" ({short_path(code.co_filename)})" if code else "")
+
+
+def check_history(history, trainer, epochs: int) -> None:
+    """A clear ValueError when a trainer returns something other than the history format of AUTHORING.md."""
+    name = trainer_name(trainer)
+    if not isinstance(history, dict):
+        raise ValueError(f"{name} returned {type(history).__name__}, not the history dict "
+                         f"(train_loss, train_acc, val_loss, val_acc, epoch_time_s, best_epoch).")
+    missing = [key for key in HISTORY_KEYS if key not in history]
+    if missing:
+        raise ValueError(f"the history from {name} lacks {', '.join(missing)}.")
+    lengths = {key: len(history[key]) for key in HISTORY_KEYS[:-1]}
+    if len(set(lengths.values())) != 1 or 0 in lengths.values():
+        raise ValueError(f"the history from {name} should hold one value per epoch ({epochs}) in every list, "
+                         f"got these lengths: {lengths}.")
 
 
 def measure_row(spec: RowSpec, dataset, config, out_dir) -> RowOutcome:

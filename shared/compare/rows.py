@@ -32,14 +32,14 @@ def where_raised(error: BaseException) -> str:
     if not frames:
         return ""
     frame = frames[-1]
-    return f"{_short(frame.filename)}:{frame.lineno} in {frame.name}"
+    return f"{short_path(frame.filename)}:{frame.lineno} in {frame.name}"
 
 
 def _is_exercise_code(filename: str) -> bool:
     return not (filename.startswith(str(SHARED_DIR)) or "site-packages" in filename or "/lib/python" in filename)
 
 
-def _short(filename: str) -> str:
+def short_path(filename: str) -> str:
     path = Path(filename)
     for anchor in ("weeks", "solutions"):
         if anchor in path.parts:

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from shared.data import Preprocessing
 from shared.data.splits import Split
-from shared.data.torch_data import batch_indices, resolve_normalisation  # noqa: F401  (numpy-only helpers)
+from shared.data.batching import batch_indices, output_channels, resolve_normalisation
 
 
 def make_dataset(split: Split, batch_size: int = 64, train: bool = False, *, mean=None, std=None,
@@ -26,6 +26,7 @@ def make_dataset(split: Split, batch_size: int = 64, train: bool = False, *, mea
     Each iteration of a training dataset (each Keras epoch) is the next epoch of the shared seeded order.
     """
     mean, std, size = resolve_normalisation(mean, std, preprocessing, split.images.shape[-1])
+    channels = output_channels(split.images.shape[-1], preprocessing)
     images = tf.constant(np.ascontiguousarray(split.images))           # uint8 (N, H, W, C)
     labels = tf.constant(np.asarray(split.labels, dtype=np.int64))
     count = len(split.labels)
@@ -47,12 +48,16 @@ def make_dataset(split: Split, batch_size: int = 64, train: bool = False, *, mea
         if train and augment is not None:
             batch = tf.cast(augment(batch), tf.float32)
         batch = batch / 255.0
+        if channels != split.images.shape[-1]:
+            batch = tf.repeat(batch, channels, axis=-1)                  # gray -> RGB for the backbone
         if size is not None and tuple(split.images.shape[1:3]) != (size, size):
             batch = tf.image.resize(batch, (size, size), method="bilinear", antialias=True)
         return (batch - mean_t) / std_t, tf.gather(labels, index)
 
-    dataset = indices.map(load, num_parallel_calls=tf.data.AUTOTUNE)
-    if train:
-        dataset = dataset.apply(tf.data.experimental.assert_cardinality(
-            count // batch_size if drop_last else -(-count // batch_size)))
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    if not train:
+        return indices.map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    # Training: pulled batch by batch, with no prefetching. Keras creates a spare iterator at the end of every
+    # epoch and drops it; a prefetching pipeline could start the next epoch's generator in it and skip an epoch
+    # of the shared order. The work per batch (a gather and a normalisation) is small next to a training step.
+    batches = count // batch_size if drop_last else -(-count // batch_size)
+    return indices.map(load).apply(tf.data.experimental.assert_cardinality(batches))

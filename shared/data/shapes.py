@@ -16,10 +16,10 @@ CLASS_NAMES = ["circle", "triangle", "square", "hexagon", "star", "cross", "ring
 DEFAULT_SIZE = 10_000      # images in total (train + val + test) when no size is asked for
 DEFAULT_IMAGE_SIZE = 32
 CHUNK = 1024               # images rendered at once: bounded memory, numpy-sized work per call
-SCALE_RANGE = (0.40, 0.62)     # shape radius, as a fraction of half the image side
-CLUTTER_SLOTS = 3              # distractors per image at most (lines or dots)
-NOISE_RANGE = (0.01, 0.06)     # std of the uniform pixel noise, [0, 1] scale
-MIN_CONTRAST = 0.45            # minimum RGB distance between the shape's colour and the local background
+SCALE_RANGE = (0.50, 0.75)     # shape radius, as a fraction of half the image side
+CLUTTER_SLOTS = 2              # distractors per image at most (lines or dots)
+NOISE_RANGE = (0.01, 0.04)     # std of the uniform pixel noise, [0, 1] scale
+MIN_CONTRAST = 0.65            # minimum RGB distance between the shape's colour and the local background
 
 
 # ---- signed distances (shape coordinates u, v; arrays of any shape) ----------------------------------------
@@ -100,14 +100,14 @@ def _background(rng, n: int, grid: np.ndarray, image_size: int) -> np.ndarray:
     x, y = grid
     upsample = _bilinear_matrix(4, image_size)                                    # (S, 4)
     coarse = rng.standard_normal((n, 3, 4, 4), dtype=np.float32)
-    coarse *= _uniform(rng, 0.0, 0.12, (n, 1, 1, 1))
+    coarse *= _uniform(rng, 0.0, 0.08, (n, 1, 1, 1))
     image = upsample @ coarse @ upsample.T                                        # (n, 3, S, S) blotches
     image += _uniform(rng, 0.05, 0.95, (n, 3, 1, 1))                              # base colour
     angle = _uniform(rng, 0, np.pi, (n, 1, 1))
     freq = _uniform(rng, 2.0, 9.0, (n, 1, 1)) * np.float32(np.pi)
     phase = _uniform(rng, 0, 2 * np.pi, (n, 1, 1))
     stripes = np.sin(freq * (x * np.cos(angle) + y * np.sin(angle)) + phase)     # (n, S, S)
-    stripe_colour = _uniform(rng, -0.1, 0.1, (n, 3, 1, 1)) * (rng.random((n, 1, 1, 1)) < 0.6)
+    stripe_colour = _uniform(rng, -0.06, 0.06, (n, 3, 1, 1)) * (rng.random((n, 1, 1, 1)) < 0.6)
     image += stripes[:, None] * stripe_colour
     g_angle = _uniform(rng, 0, 2 * np.pi, (n, 1, 1))
     gradient = x * np.cos(g_angle) + y * np.sin(g_angle)                          # (n, S, S)
@@ -132,7 +132,7 @@ def _clutter(rng, n: int, grid: np.ndarray, pixels_per_unit: float) -> list[tupl
     x, y = grid
     layers = []
     for _ in range(CLUTTER_SLOTS):
-        present = rng.random((n, 1, 1)) < 0.45
+        present = rng.random((n, 1, 1)) < 0.35
         is_line = rng.random((n, 1, 1)) < 0.6
         p0 = _uniform(rng, -1, 1, (2, n, 1, 1))
         delta = _uniform(rng, -0.9, 0.9, (2, n, 1, 1))
@@ -165,7 +165,7 @@ def _render_chunk(rng, labels: np.ndarray, image_size: int) -> np.ndarray:
     cy = _uniform(rng, -1, 1, (n, 1, 1)) * reach
     theta = _uniform(rng, 0, 2 * np.pi, (n, 1, 1))
     colour = _uniform(rng, 0, 1, (n, 3, 1, 1))
-    shade = _uniform(rng, -0.12, 0.12, (n, 3, 1, 1))   # a soft highlight across the shape
+    shade = _uniform(rng, -0.05, 0.05, (n, 3, 1, 1))   # a soft highlight across the shape
     noise_std = _uniform(rng, *NOISE_RANGE, (n, 1, 1, 1))
 
     image = _background(rng, n, grid, image_size)   # (n, 3, S, S)

@@ -19,20 +19,10 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from shared.data import Preprocessing
+from shared.data.batching import batch_indices, epoch_order, output_channels, resolve_normalisation
 from shared.data.splits import Split
 
-
-def epoch_order(count: int, seed: int, epoch: int) -> np.ndarray:
-    """The order in which a training loader visits `count` examples in `epoch` (the same in both frameworks)."""
-    return np.random.default_rng([seed, epoch]).permutation(count)
-
-
-def batch_indices(count: int, batch_size: int, *, shuffle: bool, seed: int, epoch: int,
-                  drop_last: bool = False) -> list[np.ndarray]:
-    """The index batches of one epoch: shuffled with `epoch_order`, or in order."""
-    order = epoch_order(count, seed, epoch) if shuffle else np.arange(count)
-    stop = count - count % batch_size if drop_last else count
-    return [order[start:start + batch_size] for start in range(0, stop, batch_size)]
+__all__ = ["ArrayDataset", "EpochBatchSampler", "epoch_order", "make_loader"]
 
 
 class EpochBatchSampler(Sampler):
@@ -57,25 +47,6 @@ class EpochBatchSampler(Sampler):
         return self.count // self.batch_size if self.drop_last else -(-self.count // self.batch_size)
 
 
-def resolve_normalisation(mean, std, preprocessing: Preprocessing | None, channels: int):
-    """The (mean, std, size) a loader applies: the backbone's when `preprocessing` is given, else `mean`/`std`."""
-    size = None
-    if preprocessing is not None:
-        mean, std, size = preprocessing.mean, preprocessing.std, preprocessing.size
-    if mean is None:
-        mean = np.zeros(channels, dtype=np.float32)
-    if std is None:
-        std = np.ones(channels, dtype=np.float32)
-    mean = np.asarray(mean, dtype=np.float32).reshape(-1)
-    std = np.asarray(std, dtype=np.float32).reshape(-1)
-    if len(mean) != channels or len(std) != channels:
-        raise ValueError(f"mean and std need one value per channel ({channels}), got {len(mean)} and {len(std)}. "
-                         "A grayscale dataset with an RGB backbone needs its images converted to 3 channels.")
-    if np.any(std <= 0):
-        raise ValueError(f"std must be positive in every channel, got {std.tolist()}.")
-    return mean, std, size
-
-
 class ArrayDataset(Dataset):
     """A Dataset over uint8 (N, H, W, C) images: `ds[i]` is one (C, H, W) example, `ds[[i, j, ...]]` a batch.
 
@@ -90,6 +61,7 @@ class ArrayDataset(Dataset):
         self.labels = torch.from_numpy(np.asarray(split.labels, dtype=np.int64))
         mean, std, self.size = resolve_normalisation(mean, std, preprocessing, split.images.shape[-1])
         self.mean, self.std = mean.tolist(), std.tolist()
+        self.channels = output_channels(split.images.shape[-1], preprocessing)
         self.augment = augment
 
     def __len__(self) -> int:
@@ -107,6 +79,8 @@ class ArrayDataset(Dataset):
         if self.augment is not None:
             images = torch.stack([_as_unit_float(self.augment(image)) for image in images])
         images = _as_unit_float(images)                                     # float32 (B, C, H, W) in [0, 1]
+        if images.shape[1] != self.channels:
+            images = images.expand(-1, self.channels, -1, -1)                 # gray -> RGB for the backbone
         if self.size is not None and images.shape[-2:] != (self.size, self.size):
             images = F.resize(images, [self.size, self.size], interpolation=v2.InterpolationMode.BILINEAR,
                               antialias=True)

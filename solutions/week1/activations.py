@@ -147,7 +147,8 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, reduction: str = 
         >>> cross_entropy(torch.tensor([[0., 0.], [0., 1000.]]), torch.tensor([0, 0]), reduction="none")
         tensor([   0.6931, 1000.0000])
 
-    Raises ValueError for an unknown `reduction`.
+    Raises ValueError for an unknown `reduction` (`reduce_loss` above does the reduction and raises it).
+    Hint: take each row's target entry of log_softmax (as in tensors.pick_scores) and negate it.
     """
     ### BEGIN SOLUTION
     log_probabilities = log_softmax(logits, dim=-1)  # (B, K)
@@ -169,7 +170,7 @@ def mse_loss(predictions: torch.Tensor, targets: torch.Tensor, reduction: str = 
         tensor(7.5000)
 
     Raises ValueError if the shapes differ (broadcasting (B, 1) against (B,) silently gives a (B, B) error
-    matrix, a classic bug) or for an unknown `reduction`.
+    matrix, a classic bug) or for an unknown `reduction` (use `reduce_loss`).
     """
     ### BEGIN SOLUTION
     if predictions.shape != targets.shape:

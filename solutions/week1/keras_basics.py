@@ -30,6 +30,10 @@ import argparse
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # must be set before keras is imported
+try:  # triton (loaded by torch.optim) segfaults if TensorFlow was loaded first: load it before TensorFlow
+    import triton  # noqa: F401
+except ImportError:  # no triton on this platform: nothing to protect
+    pass
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -85,7 +85,7 @@ class RegularizedNet(nn.Module):
 VARIANTS = {
     "baseline": (0.0, 0.0, 0.0, False),
     "dropout 0.5": (0.5, 0.0, 0.0, False),
-    "AdamW wd 0.5": (0.0, 0.5, 0.0, False),
+    "AdamW wd 2": (0.0, 2.0, 0.0, False),
     "label smoothing 0.2": (0.0, 0.0, 0.2, False),
     "augmentation": (0.0, 0.0, 0.0, True),
 }

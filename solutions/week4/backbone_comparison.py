@@ -14,7 +14,6 @@ Run it: `python -m solutions.week4.backbone_comparison --dataset shapes --size 1
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 

@@ -26,9 +26,8 @@ from shared.data.torch_data import make_loader
 from solutions.week2.cnn import CNN
 from solutions.week2.training import evaluate, fit
 
-from .feature_extraction import extract_features, fit_linear_head
+from .feature_extraction import KeepBatchNormFrozen, extract_features, fit_linear_head
 from .fine_tuning import FineTuneConfig, fine_tuning_optimizer, unfreeze_top_blocks
-from .feature_extraction import KeepBatchNormFrozen
 from .heads import build_transfer_model, find_head
 
 PER_CLASS_COUNTS = (10, 50, 250, None)  # None: every training image

@@ -135,24 +135,40 @@ for _backbone in ("resnet18", "mobilenet_v3_small", "efficientnet_b0"):  # need 
 
 
 def main(argv: list[str] | None = None) -> None:
+    import time
+
     from shared.data import load_dataset
     from shared.data.torch_data import make_loader
+    from solutions.week2.training import evaluate
 
     from .feature_extraction import count_trainable
 
-    parser = argparse.ArgumentParser(description="Feature extraction, then fine-tuning of the top blocks.")
-    parser.add_argument("--dataset", default="shapes")
-    parser.add_argument("--epochs", type=int, default=4)
+    parser = argparse.ArgumentParser(description="Feature extraction, then fine-tuning; test accuracy after each.")
+    parser.add_argument("--dataset", default="shapes", help="shapes, cifar10, or folder:PATH")
+    parser.add_argument("--size", type=int, default=None, help="cap on the images loaded (class-balanced)")
+    parser.add_argument("--epochs", type=int, default=4, help="in total: half head only, half fine-tuning")
     parser.add_argument("--image-size", type=int, default=TRANSFER_IMAGE_SIZE)
     parser.add_argument("--dry-run", action="store_true", help="a few hundred images, to check that it runs")
     args = parser.parse_args(argv)
-    ds = load_dataset(args.dataset, **({"size": 300} if args.dry_run else {}))
+    ds = load_dataset(args.dataset, size=300 if args.dry_run else args.size)
     model, preprocessing = build_transfer_model(ds.num_classes, image_size=args.image_size)
-    loaders = [make_loader(split, batch_size=32, train=split is ds.train, mean=ds.mean, std=ds.std,
-                           preprocessing=preprocessing) for split in (ds.train, ds.val)]
-    history = fine_tune(model, *loaders, epochs=args.epochs)
-    trainable, total = count_trainable(model)
-    print(f"fine-tuned: trainable {trainable:,} of {total:,}; best val accuracy {max(history['val_acc']):.3f}")
+    train, val, test = (make_loader(split, batch_size=32, train=split is ds.train, mean=ds.mean, std=ds.std,
+                                    preprocessing=preprocessing) for split in (ds.train, ds.val, ds.test))
+    config, head_epochs = FineTuneConfig(), max(1, args.epochs // 2)
+    print(f"{ds.name}: {len(ds.train)} train / {len(ds.val)} val / {len(ds.test)} test, {args.image_size} px")
+    start = time.perf_counter()
+    train_head(model, train, val, epochs=head_epochs)
+    seconds, (trainable, total) = time.perf_counter() - start, count_trainable(model)
+    print(f"feature extraction: {head_epochs} epochs, {seconds:.0f} s, trainable {trainable:,} of {total:,}, "
+          f"test accuracy {evaluate(model, test)[1]:.3f}")
+    if args.epochs > head_epochs:
+        unfreeze_top_blocks(model, config.unfreeze_blocks)
+        optimizer = fine_tuning_optimizer(model, 1e-3, config.backbone_lr_factor, config.weight_decay)
+        start = time.perf_counter()
+        fit(KeepBatchNormFrozen(model), train, val, epochs=args.epochs - head_epochs, optimizer=optimizer)
+        seconds, (trainable, total) = time.perf_counter() - start, count_trainable(model)
+        print(f"fine-tuning: {args.epochs - head_epochs} epochs, {seconds:.0f} s, trainable {trainable:,} of "
+              f"{total:,}, test accuracy {evaluate(model, test)[1]:.3f}")
 
 
 if __name__ == "__main__":

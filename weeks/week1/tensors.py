@@ -114,7 +114,8 @@ def normalize_channels(images: torch.Tensor, mean: torch.Tensor, std: torch.Tens
     Output: float (N, C, H, W) with out[n, c] == (images[n, c] - mean[c]) / std[c].
 
     Example:
-        >>> normalize_channels(torch.ones(1, 3, 2, 2), torch.tensor([1., 0., 0.]), torch.tensor([1., 2., 4.]))[0, :, 0, 0]
+        >>> out = normalize_channels(torch.ones(1, 3, 2, 2), torch.tensor([1., 0., 0.]), torch.tensor([1., 2., 4.]))
+        >>> out[0, :, 0, 0]                                  # channel c: (1 - mean[c]) / std[c]
         tensor([0.0000, 0.5000, 0.2500])
 
     Hint: broadcasting aligns shapes from the right, so (C,) lines up with W, not with C.

@@ -10,6 +10,11 @@ What you will learn
 The data is the embedded `shapes` dataset (10 classes of drawn shapes), each image flattened into one row.
 This module uses your own earlier exercises: `backprop.py` (forward, backward) and `optimizers.py` (SGD).
 
+What to expect (the reference, default config, 10 epochs, seed 0, CPU): training accuracy climbs from 0.11 to
+0.63 while validation accuracy stays at 0.09-0.15, barely above chance (0.10); scratch and torch print the same
+numbers. An MLP on raw pixels memorises the training images: a shape moved by a few pixels is a new input to
+it. Week 2's convolutional networks fix exactly that.
+
 Run it:
     python -m solutions.week1.train_mlp --epochs 5          # (python -m weeks.week1.train_mlp for yours)
     python -m solutions.week1.train_mlp --dry-run           # a tiny, fast run to check that it all works

@@ -9,9 +9,20 @@ What you will learn
 - Why a CNN suits images better: the LSTM sees each row as an unordered vector of W*C numbers and has to carry
   everything through one hidden state; a convolution shares its small filters across positions.
 
-Compared with the CNN (measured; the figures and commands are in the week 2 notes, docs/week2.md):
-the LSTM (hidden 128) has fewer parameters than the default CNN but trains to a lower accuracy per epoch
-on the same data, and its 32 sequential steps are not parallel across rows the way a convolution is.
+Compared with the CNN, measured on the same data with the same loop (CIFAR-10 from the shared training-split
+folder, a class-balanced 6,000-image subset: 4,800 train / 600 val / 600 test; 3 epochs, Adam 1e-3, batch 64,
+seed 0; 2-core CPU shared with other jobs, load average ~13, torch with 1 thread):
+
+    model                      parameters   best val acc   test acc   seconds/epoch
+    CNN (32, 64, 128), 2 dense    357,034          0.513      0.522            51
+    LSTM, hidden 128              117,002          0.307      0.297            13
+
+    python -m solutions.week2.cnn  --dataset folder:/tmp/cifar10 --size 6000 --epochs 3
+    python -m solutions.week2.lstm --dataset folder:/tmp/cifar10 --size 6000 --epochs 3
+
+The LSTM is a third of the size and faster per epoch on a CPU (32 small sequential steps against three
+convolutions over every pixel), but it learns far less per epoch: it must find a shape from rows of raw numbers,
+with no notion that neighbouring pixels belong together.
 Run it: `python -m solutions.week2.lstm --epochs 1 --dry-run`.
 """
 from __future__ import annotations

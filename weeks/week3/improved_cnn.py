@@ -33,6 +33,9 @@ from .regularization import label_smoothing_cross_entropy
 from .schedules import BATCH, Schedule
 
 
+LOGIT_SCALE = 1 / 8   # airbench scales its logits down: max-pooled features are large, and so would the first losses be
+
+
 @dataclass
 class RecipeConfig:
     widths: tuple[int, int, int] = (32, 64, 128)   # channels of the three stages

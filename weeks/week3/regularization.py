@@ -70,7 +70,7 @@ class RegularizedNet(nn.Module):
 VARIANTS = {
     "baseline": (0.0, 0.0, 0.0, False),
     "dropout 0.5": (0.5, 0.0, 0.0, False),
-    "AdamW wd 0.5": (0.0, 0.5, 0.0, False),
+    "AdamW wd 2": (0.0, 2.0, 0.0, False),
     "label smoothing 0.2": (0.0, 0.0, 0.2, False),
     "augmentation": (0.0, 0.0, 0.0, True),
 }
@@ -82,7 +82,7 @@ def generalization_gap(history: dict) -> float:
 
 
 def overfit_experiment(ds, epochs: int = 30, train_size: int = 300, lr: float = 1e-3, seed: int = 0,
-                       variants: dict | None = None) -> dict[str, dict]:
+                       variants: dict | None = None, hidden: int = 512) -> dict[str, dict]:
     """Train one `RegularizedNet` per variant on the first `train_size` training images; return the histories.
 
     Every variant starts from the same seed. Validation loss is plain cross-entropy for all of them.
@@ -94,7 +94,7 @@ def overfit_experiment(ds, epochs: int = 30, train_size: int = 300, lr: float = 
     for name, (dropout_rate, weight_decay, smoothing, augment) in (variants or VARIANTS).items():
         torch.manual_seed(seed)
         train, val, _ = make_loaders(ds, batch_size=32, train_limit=train_size, seed=seed)
-        model = RegularizedNet(ds.num_classes, ds.image_shape, hidden=512, dropout_rate=dropout_rate)
+        model = RegularizedNet(ds.num_classes, ds.image_shape, hidden=hidden, dropout_rate=dropout_rate)
         optimizer = make_optimizer(model, lr, weight_decay, decoupled=True)
         loss_fn = lambda logits, labels, s=smoothing: label_smoothing_cross_entropy(logits, labels, s)  # noqa: E731
         histories[name] = fit(model, train, val, optimizer, epochs, loss_fn=loss_fn,
