@@ -62,7 +62,7 @@ def plot_predictions(images: np.ndarray, labels, predictions, class_names: list[
     """A grid of images (N, H, W, C) uint8 titled `true → predicted`; mistakes in red with a red frame."""
     count = len(images)
     rows = max(1, int(np.ceil(count / columns)))
-    figure, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.8 * rows + 0.4), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, 1.75 * rows + 0.4), squeeze=False)
     for index, axis in enumerate(axes.flat):
         axis.axis("off")
         if index >= count:
@@ -71,10 +71,10 @@ def plot_predictions(images: np.ndarray, labels, predictions, class_names: list[
         axis.imshow(image.squeeze(-1) if image.shape[-1] == 1 else image, cmap="gray")
         wrong = int(labels[index]) != int(predictions[index])
         color = MISTAKE_COLOR if wrong else CORRECT_COLOR
-        axis.set_title(f"{class_names[labels[index]]}\n→ {class_names[predictions[index]]}", fontsize=7, color=color)
+        axis.set_title(f"{class_names[labels[index]]}\n→ {class_names[predictions[index]]}", fontsize=9, color=color)
         if wrong:
             axis.add_patch(plt.Rectangle((0, 0), 1, 1, transform=axis.transAxes, fill=False, lw=3, color=color))
-    figure.suptitle(title or "test predictions (true → predicted; mistakes in red)", fontsize=9)
+    figure.suptitle(title or "test predictions (true → predicted; mistakes in red)", fontsize=11)
     return _finish(figure, path)
 
 

@@ -127,31 +127,43 @@ def test_overfits_one_small_batch():
                              f"CNN to memorise them (loss < 0.05)")
 
 
-# A short training on real images of the embedded `shapes` dataset. (Beating chance on *validation* images needs
-# thousands of images and minutes of CPU: shapes is built to be hard for a flatten-and-dense classifier. Here the
-# network must fit a few dozen real images quickly, which any correct CNN does and a broken one does not.)
-FIT_CLASSES, FIT_PER_CLASS, FIT_IMAGE_SIZE = (0, 2, 5), 24, 16   # circle, square, cross
-FIT_STEPS, FIT_MIN_ACCURACY = 40, 0.9                             # chance: 1/3
+# A short training on part of the embedded `shapes` dataset: three classes, 16x16 images, a few epochs.
+# Measured with the reference CNN (seeds 0-3): validation accuracy 0.68-0.76 after 5 epochs; chance is 0.33.
+LEARN_CLASSES = (0, 2, 5)  # circle, square, cross
+LEARN_SIZE, LEARN_IMAGE_SIZE, LEARN_EPOCHS, LEARN_BATCH = 4000, 16, 5, 32
+LEARN_MIN_ACCURACY = 0.5
+
+
+def _subset(split, mean, std):
+    keep = np.isin(split.labels, LEARN_CLASSES)
+    images = (split.images[keep] / 255.0 - mean) / std                                 # (N, H, W, C)
+    labels = np.searchsorted(LEARN_CLASSES, split.labels[keep])
+    return torch.tensor(images.transpose(0, 3, 1, 2), dtype=torch.float32), torch.tensor(labels)
 
 
 @pytest.mark.points(2)
-@pytest.mark.timeout(60)
-def test_fits_real_images_of_the_embedded_dataset():
+@pytest.mark.timeout(90)
+def test_learns_the_embedded_dataset():
     from shared.data import load_dataset
 
     torch.manual_seed(0)
-    ds = load_dataset("shapes", size=300, image_size=FIT_IMAGE_SIZE, seed=0)
-    keep = np.concatenate([np.flatnonzero(ds.train.labels == c)[:FIT_PER_CLASS] for c in FIT_CLASSES])
-    images = (ds.train.images[keep] / 255.0 - ds.mean) / ds.std                       # (N, H, W, C)
-    images = torch.tensor(images.transpose(0, 3, 1, 2), dtype=torch.float32)           # (N, C, H, W)
-    labels = torch.tensor(np.searchsorted(FIT_CLASSES, ds.train.labels[keep]))
-    model = _built(cnn.CNN(num_classes=len(FIT_CLASSES), input_shape=ds.image_shape, **SMALL), ds.image_shape)
-    _fit_one_batch(model, images, labels, steps=FIT_STEPS, learning_rate=3e-3)
+    ds = load_dataset("shapes", size=LEARN_SIZE, image_size=LEARN_IMAGE_SIZE, seed=0)
+    (train_x, train_y), (val_x, val_y) = (_subset(split, ds.mean, ds.std) for split in (ds.train, ds.val))
+    model = _built(cnn.CNN(num_classes=len(LEARN_CLASSES), input_shape=ds.image_shape, **SMALL), ds.image_shape)
+    optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
+    for _ in range(LEARN_EPOCHS):
+        model.train()
+        order = torch.randperm(len(train_y))
+        for start in range(0, len(order) - LEARN_BATCH + 1, LEARN_BATCH):
+            batch = order[start:start + LEARN_BATCH]
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(train_x[batch]), train_y[batch]).backward()
+            optimizer.step()
     model.eval()
     with torch.no_grad():
-        accuracy = (model(images).argmax(dim=1) == labels).float().mean().item()
-    expect_true(accuracy >= FIT_MIN_ACCURACY,
-                f"after {FIT_STEPS} Adam steps on {len(labels)} shapes images of {len(FIT_CLASSES)} classes the CNN "
-                f"classifies {accuracy:.0%} of them (in eval mode); expected at least {FIT_MIN_ACCURACY:.0%} (chance: "
-                f"{1 / len(FIT_CLASSES):.0%}). If training-mode outputs are right but eval-mode ones are not, look at "
-                f"BatchNorm/Dropout; otherwise at forward (every block used, no activation after the last layer).")
+        accuracy = (model(val_x).argmax(dim=1) == val_y).float().mean().item()
+    expect_true(accuracy >= LEARN_MIN_ACCURACY,
+                f"after {LEARN_EPOCHS} epochs on {len(train_y)} shapes images of {len(LEARN_CLASSES)} classes the "
+                f"validation accuracy is {accuracy:.2f}; expected at least {LEARN_MIN_ACCURACY} (chance: "
+                f"{1 / len(LEARN_CLASSES):.2f}). If the other tests pass, look at eval mode (BatchNorm, Dropout) and "
+                f"at forward: every block used, no activation after the last layer.")

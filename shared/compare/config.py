@@ -19,7 +19,7 @@ class CompareConfig:
     image_size: int | None = None     # square side fed to the models; None: the dataset's own (shapes: 32)
     models: tuple[str, ...] = DEFAULT_MODELS
     frameworks: tuple[str, ...] = FRAMEWORKS
-    epochs: int = 4                   # the same for every row: fairness by construction
+    epochs: int = 8                   # the same for every row: fairness by construction
     seed: int = 0                     # one seed for the split, the weight init and the shuffling of every row
     batch_size: int = 64              # default; a row's recipe may override it (the report says so)
     learning_rate: float = 1e-3       # default for Adam; a row's recipe may override it (the report says so)

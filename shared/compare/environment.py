@@ -39,7 +39,7 @@ def _gpu() -> str | None:
 def environment(seed: int) -> dict:
     import torch
 
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
     return {"python": sys.version.split()[0], "platform": platform.platform(), "cpu": _cpu_name(),
             "cpu_count": os.cpu_count(), "gpu": _gpu(), "torch_threads": torch.get_num_threads(),
             "load_average_1min": load, "packages": _versions(), "seed": seed}

@@ -15,8 +15,8 @@ Measured (default config, 357,034 parameters, Adam 1e-3, batch 64, seed 0, 2-cor
 load average ~13): on CIFAR-10 (a 6,000-image subset of the training split: 4,800 train / 600 val / 600 test) 3
 epochs reach 0.513 validation / 0.522 test accuracy at ~51 s per epoch (torch, 1 thread):
 `python -m solutions.week2.cnn --dataset folder:/tmp/cifar10 --size 6000 --epochs 3`.
-On the embedded `shapes` dataset (8,000 training images) the same model is still at chance (~0.10) after 3 epochs:
-shapes is deliberately hard for a flatten-and-dense classifier that must learn every position separately.
+On the embedded `shapes` dataset (10 classes, 8,000 training images) 3 epochs reach 0.468 validation / 0.480 test
+accuracy at ~26 s per epoch: `python -m solutions.week2.cnn --epochs 3`.
 """
 from __future__ import annotations
 
