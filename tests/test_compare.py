@@ -42,7 +42,8 @@ def test_reports_and_figures_exist(run):
     _, out, results = run
     paths = list(results["figures"].values())
     paths += [path for row in results["rows"] for path in row["figures"].values()]
-    assert len(paths) == 2 + 2 * len(results["rows"])
+    assert set(results["figures"]) == {"curves", "per_class", "data_efficiency"}
+    assert len(paths) == 3 + 2 * len(results["rows"])
     for path in paths:
         assert (out / path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
     markdown, page = (out / "report.md").read_text(), (out / "report.html").read_text()

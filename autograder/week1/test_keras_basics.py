@@ -11,14 +11,6 @@ from shared.grading.target import exercise
 
 keras_basics = exercise("week1", "keras_basics")
 
-# Load triton before any test imports TensorFlow: the first torch.optim optimizer imports torch._dynamo, which
-# loads triton, and loading triton after TensorFlow segfaults the process (torch 2.14.1, triton 3.8.0,
-# tensorflow-cpu 2.21.0). Importing it first (0.25 s) avoids that.
-try:
-    import triton  # noqa: F401
-except ImportError:  # no triton (macOS, Windows): nothing to protect
-    pass
-
 D, H, K, B = 5, 7, 3, 6
 NAMES = ("W1", "b1", "W2", "b2")
 SHAPES = {"W1": (D, H), "b1": (H,), "W2": (H, K), "b2": (K,)}

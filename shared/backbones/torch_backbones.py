@@ -32,24 +32,18 @@ from __future__ import annotations
 
 import copy
 import os
-import sys
 import urllib.error
 from pathlib import Path
 from urllib.parse import urlparse
 
-# triton (loaded by torch._dynamo, which torchvision and timm import) segfaults when TensorFlow was loaded first.
-# triton only compiles GPU kernels for torch.compile; when TensorFlow got here first, hide it rather than crash.
-if "tensorflow" in sys.modules and "torch._dynamo" not in sys.modules:
-    sys.modules.setdefault("triton", None)
+import numpy as np
+import timm
+import torch
+import torchvision
+from torch import nn
 
-import numpy as np  # noqa: E402
-import timm  # noqa: E402
-import torch  # noqa: E402
-import torchvision  # noqa: E402
-from torch import nn  # noqa: E402
-
-from shared.backbones import Backbone, DEFAULT_SIZE, preprocessing_for, prepare_image, top_k  # noqa: E402
-from shared.registry import register_model  # noqa: E402
+from shared.backbones import Backbone, DEFAULT_SIZE, preprocessing_for, prepare_image, top_k
+from shared.registry import register_model
 
 TORCHVISION_NAMES = ("resnet18", "mobilenet_v3_small", "efficientnet_b0")
 LITE0_TIMM_NAME = "tf_efficientnet_lite0"  # TF "same" padding + BN eps 1e-3, as the weights were trained

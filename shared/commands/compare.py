@@ -34,6 +34,9 @@ def register(subparsers) -> None:
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--latency-repeats", type=int,
                         help=f"timed repeats per latency median (default {defaults.latency_repeats})")
+    parser.add_argument("--data-efficiency", type=int, nargs="*", metavar="N",
+                        help="training images per class for the CNN-vs-transfer plot, 0 meaning all "
+                             f"(default {' '.join(map(str, defaults.data_efficiency))}; none to skip it)")
     parser.add_argument("--mine", action="store_true", help="add your own weeks/ implementations as rows")
     parser.add_argument("--out", help="output directory (default: reports/<timestamp>/)")
     parser.add_argument("--no-progress", action="store_true", help="one line per row, no progress bars")
@@ -51,6 +54,10 @@ def config_from_args(args) -> CompareConfig:
         options["size"] = args.size or None
     if args.latency_repeats is not None:
         options["latency_repeats"] = args.latency_repeats
+    if args.data_efficiency is not None:
+        if any(count < 0 for count in args.data_efficiency):
+            raise ValueError(f"--data-efficiency counts must be 0 (all) or more, got {args.data_efficiency}.")
+        options["data_efficiency"] = tuple(args.data_efficiency)
     if args.models:
         options["models"] = _names(args.models)
     if args.frameworks:

@@ -9,7 +9,7 @@ from shared.data import dataset_choices
 
 DATASETS = tuple(dataset_choices())  # shapes, cifar10, fashion-mnist, folder:PATH
 FRAMEWORKS = ("torch", "keras")
-DEFAULT_MODELS = ("cnn", "lstm")
+DEFAULT_MODELS = ("cnn", "lstm", "transfer_lite0")  # lite0: the offline pretrained backbone
 
 
 @dataclass
@@ -29,15 +29,19 @@ class CompareConfig:
     progress: bool = True
     prediction_grid: int = 24         # test images shown per model in the predictions figure
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    # Week 4's data-efficiency experiment: training images per class (0: all) for the CNN from scratch and the
+    # transfer model, as one plot. Empty: skip it.
+    data_efficiency: tuple[int, ...] = (10, 50, 0)
 
     def as_dict(self) -> dict:
         values = asdict(self)
         values["out"] = str(self.out) if self.out else None
         values["models"], values["frameworks"] = list(self.models), list(self.frameworks)
+        values["data_efficiency"] = list(self.data_efficiency)
         return values
 
 
-QUICK = {"size": 1200, "epochs": 2, "latency_repeats": 5}  # --quick: under 3 minutes on 2 cores, for CI
+QUICK = {"size": 1200, "epochs": 2, "latency_repeats": 5, "data_efficiency": ()}  # --quick: under 3 minutes on 2 cores, for CI
 
 
 def check_dataset(name: str) -> str:

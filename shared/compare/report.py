@@ -45,7 +45,8 @@ def _title(results: dict) -> str:
 
 def _figure_groups(results: dict) -> list[list[tuple[str, str]]]:
     """Figures in groups shown side by side in the HTML: the run's figures, then one group per model."""
-    titles = {"curves": "Training curves", "per_class": "Per-class test accuracy"}
+    titles = {"curves": "Training curves", "per_class": "Per-class test accuracy",
+              "data_efficiency": "Data efficiency: from scratch vs transfer"}
     groups = [[(titles.get(name, name), path)] for name, path in results["figures"].items()]
     for row in results["rows"]:
         if row["status"] == "ok":

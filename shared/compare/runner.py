@@ -68,6 +68,29 @@ def _run_rows(specs, dataset, config: CompareConfig, out_dir: Path) -> list[dict
     return rows
 
 
+def _data_efficiency(dataset, config: CompareConfig, out_dir: Path, figures: dict) -> dict | None:
+    """Week 4's experiment: accuracy against training images per class, CNN from scratch vs transfer."""
+    if not config.data_efficiency:
+        return None
+    from solutions.week4.data_efficiency import ExperimentConfig, plot_data_efficiency, run_experiment
+
+    print(f"data efficiency: CNN from scratch vs transfer at {list(config.data_efficiency)} images per class "
+          f"(0: all)…", flush=True)
+    import numpy as np
+
+    smallest = int(np.bincount(dataset.train.labels, minlength=dataset.num_classes).min())
+    too_big = [count for count in config.data_efficiency if count > smallest]
+    if too_big:  # a small dataset: "all" already covers these
+        print(f"data efficiency: skipping {too_big} per class (the smallest class has {smallest})", flush=True)
+    counts = [count or None for count in config.data_efficiency if count <= smallest]
+    experiment = run_experiment(dataset, counts, ExperimentConfig(cnn_epochs=config.epochs, seed=config.seed))
+    figures["data_efficiency"] = "figures/data_efficiency.png"
+    import matplotlib.pyplot as plt
+
+    plt.close(plot_data_efficiency(experiment, out_dir / figures["data_efficiency"]))
+    return experiment
+
+
 def run_compare(config: CompareConfig) -> tuple[dict, Path]:
     """Run the comparison described by `config`; return (results, output directory)."""
     import torch
@@ -85,11 +108,15 @@ def run_compare(config: CompareConfig) -> tuple[dict, Path]:
           f"{len(dataset.test.labels)} test images, {_plural(config.epochs, 'epoch')}, "
           f"{_plural(len(specs), 'row')} -> {out_dir}", flush=True)
     rows = _run_rows(specs, dataset, config, out_dir)
+    figures = run_figures(rows, out_dir)
+    efficiency = _data_efficiency(dataset, config, out_dir, figures)
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     results = {"schema_version": SCHEMA_VERSION, "created": created, "config": config.as_dict(),
                "dataset": _dataset_summary(dataset), "environment": environment(config.seed),
                "fairness": fairness_statement(config, dataset, rows), "notes": notes, "rows": rows,
-               "figures": run_figures(rows, out_dir)}
+               "figures": figures}
+    if efficiency:
+        results["data_efficiency"] = efficiency
     results = write_results(results, out_dir / "results.json")
     write_reports(results, out_dir)
     return results, out_dir

@@ -28,18 +28,13 @@ Run the checks with `pytest autograder/week1/test_keras_basics.py`.
 from __future__ import annotations
 
 import argparse
-import os
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # must be set before keras is imported
-try:  # triton (loaded by torch.optim) segfaults if TensorFlow was loaded first: load it before TensorFlow
-    import triton  # noqa: F401
-except ImportError:  # no triton on this platform: nothing to protect
-    pass
+import shared  # noqa: F401  sets KERAS_BACKEND=tensorflow before keras loads (and guards a torch/TF clash)
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
