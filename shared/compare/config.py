@@ -9,7 +9,7 @@ from shared.data import dataset_choices
 
 DATASETS = tuple(dataset_choices())  # shapes, cifar10, fashion-mnist, folder:PATH
 FRAMEWORKS = ("torch", "keras")
-DEFAULT_MODELS = ("cnn", "lstm", "transfer_lite0")  # lite0: the offline pretrained backbone
+DEFAULT_MODELS = ("cnn", "lstm", "resnet_cnn", "transfer_lite0")  # week 2, week 3, week 4 (offline backbone)
 
 
 @dataclass
