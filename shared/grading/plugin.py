@@ -49,6 +49,8 @@ def pytest_configure(config):
     if config.getoption("--solutions"):
         os.environ[target.ENV_VAR] = "solutions"
     config.addinivalue_line("markers", "points(n): how many points the test is worth (default 1)")
+    # Keras warns when a Functional model's input is passed positionally; it is harmless and only clutters output.
+    config.addinivalue_line("filterwarnings", "ignore:The structure of `inputs` doesn't match:UserWarning")
     if config.getoption("timeout", None) in (None, 0) and not config.getini("timeout"):
         config.option.timeout = DEFAULT_TIMEOUT_S
 
