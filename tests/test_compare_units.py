@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from shared import metrics, plots, timing
-from shared.compare.diagnose import diagnose, simple_diagnose
+from shared.compare.diagnose import diagnose
 
 
 def test_accuracy_takes_logits_or_classes():
@@ -35,12 +35,13 @@ def _history(train_acc, val_acc, val_loss=None):
 @pytest.mark.parametrize("history, verdict", [
     (_history([0.7, 0.9, 0.99], [0.7, 0.8, 0.8]), "overfitting"),
     (_history([0.3, 0.4], [0.3, 0.4]), "underfitting"),
-    (_history([0.8, 0.9], [0.8, 0.88]), "still improving"),
     (_history([0.9, 0.95], [0.93, 0.93]), "good fit"),
 ])
 def test_diagnosis_names_the_problem(history, verdict):
-    assert simple_diagnose(history)["verdict"] == verdict
-    assert set(diagnose(history)) >= {"verdict", "message", "gap"}
+    result = diagnose(history)
+    assert result["verdict"] == verdict
+    assert set(result) >= {"verdict", "message", "gap"} and verdict in result["message"].lower()
+    assert result["gap"] == pytest.approx(history["train_acc"][-1] - history["val_acc"][-1])
 
 
 def test_figures_are_written(tmp_path):

@@ -81,16 +81,9 @@ def _dry_run(config: CompareConfig) -> int:
     return 0
 
 
-def _quiet_libraries() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up banners would bury the progress
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import torchvision  # noqa: F401 — must load before TensorFlow: TF first, then triton (torchvision) segfaults
-
-
 def run(args) -> int:
     from shared.data.downloads import DatasetUnavailable
 
-    _quiet_libraries()
     try:
         config = config_from_args(args)
         if args.dry_run:

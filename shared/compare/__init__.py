@@ -4,7 +4,7 @@
 - recipe.py: the row recipe protocol (registry `info`: trainer, preprocessing, learning_rate, batch_size, ...).
 - rows.py: which rows a run has; the learner's rows (--mine) and why one is skipped.
 - row.py + torch_backend.py / keras_backend.py: train, evaluate, time and save one row.
-- diagnose.py, figures.py, table.py, report.py, results.py (+ results.schema.json), checkpoint.py.
+- diagnose.py (week 3's diagnosis as a dict), figures.py, table.py, report.py, results.py (+ results.schema.json), checkpoint.py.
 """
 from shared.compare.checkpoint import load_checkpoint
 from shared.compare.config import CompareConfig

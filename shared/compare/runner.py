@@ -94,7 +94,6 @@ def _data_efficiency(dataset, config: CompareConfig, out_dir: Path, figures: dic
 def run_compare(config: CompareConfig) -> tuple[dict, Path]:
     """Run the comparison described by `config`; return (results, output directory)."""
     import torch
-    import torchvision  # noqa: F401 — before TensorFlow: importing triton (via torchvision) after TF segfaults
 
     from shared.data import load_dataset
 
