@@ -4,21 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt  # no backend chosen here: notebooks keep theirs, headless runs get Agg
+import numpy as np
 
-matplotlib.use("Agg")  # no display needed: figures go to files and notebooks
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from shared.atomic import atomic_write
 
 MISTAKE_COLOR = "crimson"
 CORRECT_COLOR = "darkgreen"
 
 
+def save_figure(figure, path, dpi: int = 100) -> Path:
+    """Save `figure` as a PNG at `path`, atomically (a killed run never leaves half an image)."""
+    return atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=dpi, format="png"))
+
+
 def _finish(figure, path) -> plt.Figure:
     figure.tight_layout()
     if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(path, dpi=100)
+        save_figure(figure, path)
         plt.close(figure)
     return figure
 

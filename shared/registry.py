@@ -2,30 +2,24 @@
 
 A builder is registered with a decorator next to the model it builds:
 
-    @register_model("cnn", framework="torch")
+    @register_model("cnn", framework="torch", trainer=train_with_adam, description="...")
     def build_cnn(num_classes: int, input_shape: tuple[int, int, int], **options) -> nn.Module: ...
 
-`input_shape` is (height, width, channels). Registrations made by modules under solutions/ (and by the shared
-pretrained backbones under shared/) are the reference ("reference"); the same decorator in the learner's weeks/
-registers "mine", so the report can put both side by side.
+`input_shape` is (height, width, channels). The keyword arguments after the framework are the model's `info`:
+its recipe for `workbook compare` (shared/compare/recipe.py documents the keys: `trainer`, `preprocessing`,
+`learning_rate`, `batch_size`, `description`). `aliases` are other names for the same entry.
+
+Like timm's registry, this one names no model module: a module registers its models when it is imported.
+Builders defined under solutions/ (and shared/'s pretrained backbones) are the reference ("reference"); the same
+decorator in the learner's weeks/ registers "mine", so the report can put both side by side. The reference
+models are imported on first use through shared.reference, the one door from shared/ into solutions/.
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-# Modules whose import registers the reference models. Add one line when a week adds a model.
-REFERENCE_MODULES = [
-    "solutions.week2.cnn",
-    "solutions.week2.keras_cnn",
-    "solutions.week2.lstm",
-    "solutions.week3.improved_cnn",
-    "shared.backbones.torch_backbones",
-    "shared.backbones.keras_backbones",
-    "solutions.week4.fine_tuning",
-    "solutions.week4.keras_transfer",
-]
+REFERENCE_PACKAGES = ("solutions.", "shared.")  # builders defined here are the reference implementation
 
 
 @dataclass
@@ -34,36 +28,35 @@ class ModelEntry:
     framework: str            # "torch" or "keras"
     builder: Callable[..., Any]
     impl: str                 # "reference" or "mine"
-    info: dict = field(default_factory=dict)  # recipe and metadata: preprocessing, trainer, description
+    info: dict = field(default_factory=dict)  # the row recipe and metadata (see shared/compare/recipe.py)
 
 
 _REGISTRY: dict[tuple[str, str, str], ModelEntry] = {}
+_ALIASES: dict[tuple[str, str], str] = {}    # (alias, framework) -> name
 
 
-def register_model(name: str, framework: str = "torch", **info) -> Callable:
+def register_model(name: str, framework: str = "torch", *, aliases: tuple[str, ...] = (), **info) -> Callable:
     def decorator(builder: Callable) -> Callable:
-        impl = "reference" if builder.__module__.startswith(("solutions.", "shared.")) else "mine"
+        impl = "reference" if builder.__module__.startswith(REFERENCE_PACKAGES) else "mine"
         _REGISTRY[(name, framework, impl)] = ModelEntry(name, framework, builder, impl, info)
+        _ALIASES.update({(alias, framework): name for alias in aliases})
         return builder
 
     return decorator
 
 
-def _load_reference() -> None:
-    for module in REFERENCE_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as error:
-            if error.name != module:  # a module that exists but fails to import is a real error
-                raise
+def _load(impl: str) -> None:
+    if impl == "reference":
+        from shared import reference
+
+        reference.load_models()
 
 
 def get_entry(name: str, framework: str = "torch", impl: str = "reference") -> ModelEntry:
-    if impl == "reference":
-        _load_reference()
-    key = (name, framework, impl)
+    _load(impl)
+    key = (_ALIASES.get((name, framework), name), framework, impl)
     if key not in _REGISTRY:
-        choices = ", ".join(sorted({n for n, f, i in _REGISTRY if f == framework and i == impl})) or "none"
+        choices = ", ".join(list_models(framework, impl)) or "none"
         raise ValueError(f"no {impl} {framework} model named {name!r}; registered: {choices}")
     return _REGISTRY[key]
 
@@ -74,6 +67,5 @@ def create_model(name: str, framework: str = "torch", impl: str = "reference", *
 
 
 def list_models(framework: str | None = None, impl: str = "reference") -> list[str]:
-    if impl == "reference":
-        _load_reference()
+    _load(impl)
     return sorted({n for n, f, i in _REGISTRY if i == impl and (framework is None or f == framework)})

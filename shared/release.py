@@ -3,7 +3,7 @@
 Every `### BEGIN SOLUTION` … `### END SOLUTION` region goes through nbgrader's own `ClearSolutions`, which puts
 `# YOUR CODE HERE` / `raise NotImplementedError()` in its place at the same indentation. Signatures, docstrings
 and hints outside the regions stay. Files without regions (data, helpers the learner is given) are copied as
-they are.
+they are, except that every copy refers to itself (`for_learner`: "Run it" lines say `python -m weeks.…`).
 
 weeks/.release-manifest.json records the hash of every file as released, which tells three cases apart:
 stale (solutions/ changed since the release), edited (the learner's own work: never overwritten without
@@ -19,12 +19,20 @@ from pathlib import Path
 import nbformat
 from nbgrader.preprocessors import ClearSolutions
 
+from shared.atomic import write_bytes, write_text
 from shared.paths import SOLUTIONS_DIR, WEEKS_DIR
 
 MANIFEST = ".release-manifest.json"
 BEGIN = "BEGIN SOLUTION"
 HEADER = "# Exercise generated from solutions/{path} by `workbook release`: fill in each `# YOUR CODE HERE`.\n"
 SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints"}
+REFERENCE_ONLY = {"models.py"}  # registers the reference models for shared.reference: nothing for a learner
+RUN_REFERENCE, RUN_YOURS = "python -m solutions.", "python -m weeks."
+LEARNER_PACKAGE_DOC = (
+    '"""Your exercises: generated from solutions/ by `workbook release`. Fill in each `# YOUR CODE HERE`, grade\n'
+    'yourself with `pytest autograder`, and run an exercise\'s demo with `python -m weeks.<week>.<exercise>`.\n\n'
+    "Importing the package loads `shared` first: it sets Keras' backend and keeps torch and TensorFlow from\n"
+    'crashing each other in one process (see shared/__init__.py), so no exercise file has to.\n"""\n')
 
 
 def clear_solutions(source: str) -> str:
@@ -38,6 +46,15 @@ def clear_solutions(source: str) -> str:
     return cleared.cells[0].source
 
 
+def for_learner(relative: str, source: str) -> str:
+    """The learner's copy refers to itself: "Run it" lines name `python -m weeks.…`, and the package says what
+    it is. (Imports of earlier weeks keep `solutions.`: week 3 must not depend on the learner's week 2.)"""
+    if relative == "__init__.py":
+        docstring_end = source.index('"""', 3) + 3
+        return LEARNER_PACKAGE_DOC + source[docstring_end:].lstrip("\n")
+    return source.replace(RUN_REFERENCE, RUN_YOURS)
+
+
 def generate(solutions: Path = SOLUTIONS_DIR) -> dict[str, bytes]:
     """The released tree as {relative path: content}, without writing anything."""
     files = {}
@@ -45,10 +62,14 @@ def generate(solutions: Path = SOLUTIONS_DIR) -> dict[str, bytes]:
         relative = path.relative_to(solutions)
         if path.is_dir() or SKIP_PARTS & set(relative.parts) or path.suffix == ".pyc":
             continue
+        if relative.as_posix() in REFERENCE_ONLY:
+            continue
         content = path.read_bytes()
-        if path.suffix == ".py" and BEGIN.encode() in content:
-            stub = clear_solutions(content.decode())
-            content = (HEADER.format(path=relative.as_posix()) + stub).encode()
+        if path.suffix == ".py":
+            source = for_learner(relative.as_posix(), content.decode())
+            if BEGIN in source:
+                source = HEADER.format(path=relative.as_posix()) + clear_solutions(source)
+            content = source.encode()
         files[relative.as_posix()] = content
     return files
 
@@ -99,8 +120,7 @@ def release(dest: Path = WEEKS_DIR, solutions: Path = SOLUTIONS_DIR, force: bool
         if edited and not force:
             report["kept_edits"].append(name)
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
+        write_bytes(target, content)
         report["written"].append(name)
     for name in sorted(set(released) - set(generated)):
         target = dest / name
@@ -108,5 +128,5 @@ def release(dest: Path = WEEKS_DIR, solutions: Path = SOLUTIONS_DIR, force: bool
             target.unlink()
             report["removed"].append(name)
     manifest = {name: _sha(content) for name, content in generated.items()}
-    (dest / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    write_text(dest / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return report

@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from shared.backbones import torch_backbones  # noqa: F401 — torch/timm before TensorFlow (the registry loads both)
 from shared.api import CheckpointError, create_app, load_predictor
-from shared.compare.checkpoint import save_weights, write_manifest
+from shared.checkpoints import Manifest, save_model
+from shared.data import InputSpec
 from shared.registry import create_model
 
 CLASSES = ["circle", "square", "star"]
@@ -20,11 +20,10 @@ MEAN, STD = [0.4, 0.5, 0.6], [0.2, 0.25, 0.3]
 
 
 def _write_checkpoint(directory, model, **changes):
-    fields = dict(name="cnn", framework="torch", impl="reference", num_classes=len(CLASSES), input_shape=list(SHAPE),
-                  class_names=CLASSES, preprocessing={"mean": MEAN, "std": STD, "size": SHAPE[0]}, dataset="shapes")
+    fields = dict(name="cnn", framework="torch", impl="reference", class_names=CLASSES,
+                  input=InputSpec(*SHAPE, tuple(MEAN), tuple(STD)), dataset="shapes")
     fields.update(changes)
-    weights = save_weights(model, fields["framework"], directory)
-    write_manifest(directory, file=weights.name, **fields)
+    save_model(directory, model, Manifest(**fields))
     return directory
 
 
@@ -124,7 +123,7 @@ def test_invalid_k_is_rejected(client):
 
 
 def test_a_checkpoint_of_another_model_fails_at_load(model, tmp_path):
-    other = _write_checkpoint(tmp_path / "other", model, num_classes=5, class_names=list("abcde"))
+    other = _write_checkpoint(tmp_path / "other", model, class_names=list("abcde"))
     with pytest.raises(CheckpointError, match="weights of another model"):
         load_predictor(other)
     renamed = _write_checkpoint(tmp_path / "lstm", model, name="lstm")

@@ -1,21 +1,18 @@
 """The Keras backbone layer: the lite0 port matches PyTorch, classifies real photos, helpers, offline errors."""
 from __future__ import annotations
 
-import os
 import socket
 import urllib.error
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+import numpy as np
+import pytest
+import torch
+from skimage import data
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from skimage import data  # noqa: E402
-
-from shared import registry  # noqa: E402
-from shared.backbones import classify_imagenet, prepare_image, preprocessing_for  # noqa: E402
-from shared.backbones import keras_backbones as kb  # noqa: E402
-from shared.backbones import torch_backbones as tb  # noqa: E402
+from shared import registry
+from shared.backbones import classify_imagenet, prepare_image, preprocessing_for
+from shared.backbones import keras_backbones as kb
+from shared.backbones import torch_backbones as tb
 
 CAT_CLASSES = {"tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"}
 COFFEE_CLASSES = {"espresso", "cup", "coffee mug"}

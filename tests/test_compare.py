@@ -10,7 +10,6 @@ import pytest
 from shared.cli import main
 from shared.compare.results import SCHEMA_PATH, validate
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 TINY = ["--size", "300", "--image-size", "16", "--epochs", "1", "--latency-repeats", "3", "--no-progress"]
 
 
@@ -52,11 +51,11 @@ def test_reports_and_figures_exist(run):
 
 
 def test_checkpoints_reload_with_their_manifest(run):
-    from shared.compare.checkpoint import load_checkpoint
+    from shared.checkpoints import load_model
 
     _, out, results = run
     for row in results["rows"]:
-        model, manifest = load_checkpoint((out / row["checkpoint"]["manifest"]).parent)
-        assert manifest["class_names"] == results["dataset"]["class_names"]
-        assert manifest["input_shape"] == row["input_shape"] and len(manifest["preprocessing"]["mean"]) == 3
+        model, manifest = load_model((out / row["checkpoint"]["manifest"]).parent)
+        assert manifest.class_names == results["dataset"]["class_names"]
+        assert manifest.input.as_dict() == row["input"] and len(manifest.input.mean) == 3
         assert (out / row["checkpoint"]["file"]).stat().st_size == row["model_size_bytes"]

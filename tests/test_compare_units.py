@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from shared import metrics, plots, timing
-from shared.compare.diagnose import diagnose
+from shared.compare.measure import diagnose
 
 
 def test_accuracy_takes_logits_or_classes():

@@ -81,10 +81,12 @@ def test_stratified_split_fractions_and_seed():
         stratified_split(labels, (0.6, 0.5), seed=0)
 
 
-def test_bad_name_lists_the_choices():
+def test_bad_name_lists_the_choices(tmp_path):
     with pytest.raises(ValueError, match="choose one of: shapes, cifar10, fashion-mnist, folder:PATH"):
-        load_dataset("cifar100")
-    assert check_name("folder:/x") == "folder:/x"
+        load_dataset("no-such-dataset")
+    assert check_name(f"folder:{tmp_path}") == f"folder:{tmp_path}"
+    with pytest.raises(ValueError, match="does not exist or is not a directory"):
+        check_name(f"folder:{tmp_path / 'missing'}")
     assert set(DATASET_NAMES) <= set(dataset_choices())
 
 

@@ -1,10 +1,6 @@
 """The PyTorch loader and the Keras tf.data pipeline see the same numbers, in the same order."""
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
 import numpy as np
 import pytest
 import torch
@@ -12,8 +8,9 @@ import torch
 from shared.data import Preprocessing, load_dataset
 from shared.data.torch_data import ArrayDataset, make_loader
 
-tf = pytest.importorskip("tensorflow")
-from shared.data.keras_data import make_dataset  # noqa: E402
+import tensorflow as tf
+
+from shared.data.keras_data import make_dataset
 
 
 @pytest.fixture(scope="module")

@@ -84,11 +84,21 @@ def test_no_solution_text_survives_into_stubs():
     assert not leaks, "solution text found in the stubs:\n" + "\n".join(sorted(leaks))
 
 
-def test_files_without_regions_are_copied_verbatim():
+def test_files_without_regions_are_copied_verbatim_except_self_references():
     for name, content in release.generate().items():
         source = (SOLUTIONS_DIR / name).read_bytes()
-        if b"BEGIN SOLUTION" not in source:
-            assert content == source, f"{name} has no solution region and must be copied as it is"
+        if b"BEGIN SOLUTION" not in source and name != "__init__.py":
+            expected = source.replace(release.RUN_REFERENCE.encode(), release.RUN_YOURS.encode())
+            assert content == expected, f"{name} has no solution region and must be copied as it is"
+
+
+def test_the_learners_copy_refers_to_itself():
+    generated = release.generate()
+    told_to_run_the_reference = [name for name, content in generated.items() if b"python -m solutions." in content]
+    assert not told_to_run_the_reference, f"these would run the reference, not the learner's code: " \
+                                          f"{told_to_run_the_reference}"
+    assert b"Reference solutions" not in generated["__init__.py"] and b"Your exercises" in generated["__init__.py"]
+    assert not set(release.REFERENCE_ONLY) & set(generated)
 
 
 def test_release_keeps_a_learners_edits(tmp_path):

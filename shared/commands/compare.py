@@ -9,7 +9,8 @@ import sys
 # 2-thread PyTorch training 6x slower than 1 thread. Read when torch loads, so it is set before any import of it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from shared.compare.config import DATASETS, FRAMEWORKS, QUICK, CompareConfig  # noqa: E402
+from shared.compare.config import FRAMEWORKS, QUICK, CompareConfig  # noqa: E402
+from shared.data import check_name, dataset_choices  # noqa: E402
 
 
 def _names(values: list[str] | None) -> tuple[str, ...] | None:
@@ -23,7 +24,7 @@ def register(subparsers) -> None:
     defaults = CompareConfig()
     parser.add_argument("--quick", action="store_true",
                         help=f"small and fast (size {QUICK['size']}, {QUICK['epochs']} epochs): CI and a first look")
-    parser.add_argument("--dataset", default=defaults.dataset, help=f"one of: {', '.join(DATASETS)}")
+    parser.add_argument("--dataset", default=defaults.dataset, help=f"one of: {', '.join(dataset_choices())}")
     parser.add_argument("--models", nargs="+", help=f"registered model names (default: {' '.join(defaults.models)})")
     parser.add_argument("--frameworks", nargs="+", help=f"any of: {' '.join(FRAMEWORKS)} (default: both)")
     parser.add_argument("--epochs", type=int, help=f"epochs for every row (default {defaults.epochs})")
@@ -45,7 +46,7 @@ def register(subparsers) -> None:
 
 
 def config_from_args(args) -> CompareConfig:
-    from shared.compare.config import check_choices, check_dataset
+    from shared.compare.config import check_choices
 
     options = dict(QUICK) if args.quick else {}
     if args.epochs is not None:
@@ -65,13 +66,13 @@ def config_from_args(args) -> CompareConfig:
     if options.get("epochs", 1) < 1:
         raise ValueError(f"--epochs must be at least 1, got {options['epochs']}.")
     return dataclasses.replace(
-        CompareConfig(), dataset=check_dataset(args.dataset), seed=args.seed, image_size=args.image_size,
+        CompareConfig(), dataset=check_name(args.dataset), seed=args.seed, image_size=args.image_size,
         batch_size=args.batch_size, learning_rate=args.learning_rate, mine=args.mine, out=args.out,
         progress=not args.no_progress, **options)
 
 
 def _dry_run(config: CompareConfig) -> int:
-    from shared.compare.rows import plan_rows
+    from shared.compare.plan import plan_rows
 
     specs, notes = plan_rows(config)
     for spec in specs:

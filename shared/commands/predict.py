@@ -17,7 +17,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from shared.api import BadImage, CheckpointError, decode_image, load_predictor
+    from shared.api import BadImage, CheckpointError, load_predictor
+    from shared.images import open_image
 
     if args.top_k < 1:
         print("--top-k must be at least 1", file=sys.stderr)
@@ -31,7 +32,7 @@ def run(args) -> int:
     for name in args.images:
         path = Path(name)
         try:
-            predictions = predictor.predict(decode_image(path.read_bytes()), args.top_k)
+            predictions = predictor.predict(open_image(path), args.top_k)
         except (OSError, BadImage) as error:
             print(f"{path}: {getattr(error, 'message', error)}", file=sys.stderr)
             status = 1

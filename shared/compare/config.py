@@ -5,16 +5,13 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from shared.data import dataset_choices
-
-DATASETS = tuple(dataset_choices())  # shapes, cifar10, fashion-mnist, folder:PATH
 FRAMEWORKS = ("torch", "keras")
 DEFAULT_MODELS = ("cnn", "lstm", "resnet_cnn", "transfer_lite0")  # week 2, week 3, week 4 (offline backbone)
 
 
 @dataclass
 class CompareConfig:
-    dataset: str = "shapes"           # shapes | cifar10 | fashion-mnist | folder:PATH
+    dataset: str = "shapes"           # a name shared.data.check_name accepts (shapes, cifar10, folder:PATH, ...)
     size: int = 4000                  # images in total before the train/val/test split (None: the whole dataset)
     image_size: int | None = None     # square side fed to the models; None: the dataset's own (shapes: 32)
     models: tuple[str, ...] = DEFAULT_MODELS
@@ -42,18 +39,6 @@ class CompareConfig:
 
 
 QUICK = {"size": 1200, "epochs": 2, "latency_repeats": 5, "data_efficiency": ()}  # --quick: under 3 minutes on 2 cores, for CI
-
-
-def check_dataset(name: str) -> str:
-    """Return `name` if it is a dataset choice, else raise ValueError listing the choices."""
-    if name in DATASETS and not name.endswith(":PATH"):
-        return name
-    if name.startswith("folder:"):
-        path = Path(name.split(":", 1)[1]).expanduser()
-        if not path.is_dir():
-            raise ValueError(f"--dataset {name}: {path} is not a directory (expected class sub-folders of images).")
-        return name
-    raise ValueError(f"unknown --dataset {name!r}; choose one of: {', '.join(DATASETS)}.")
 
 
 def check_choices(option: str, values, choices) -> tuple[str, ...]:

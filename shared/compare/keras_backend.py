@@ -1,8 +1,5 @@
-"""Keras side of a comparison row: tf.data pipelines, the default trainer, predictions, latency."""
+"""Keras side of a comparison row: tf.data pipelines, building, predictions, latency."""
 from __future__ import annotations
-
-import functools
-import inspect
 
 import numpy as np
 
@@ -21,28 +18,10 @@ def seed_everything(seed: int) -> None:
     keras.utils.set_random_seed(seed)  # python, numpy and the backend at once
 
 
-def make_data(split, *, train: bool, dataset, recipe, seed: int):
+def make_data(split, *, train: bool, spec, batch_size: int, seed: int):
     from shared.data.keras_data import make_dataset
 
-    options = {"seed": seed} if "seed" in inspect.signature(make_dataset).parameters else {}
-    return make_dataset(split, batch_size=recipe.batch_size, train=train, mean=dataset.mean, std=dataset.std,
-                        preprocessing=recipe.preprocessing, **options)
-
-
-def train_with_fit_keras(fit_keras, model, train, val, *, epochs, learning_rate, seed, device, progress=True):
-    """Week 2's `fit_keras`, which leaves the best validation epoch's weights in `model` (`device` is unused)."""
-    return fit_keras(model, train, val, epochs=epochs, learning_rate=learning_rate, seed=seed,
-                     verbose=1 if progress else 0)
-
-
-def default_trainer(impl: str, recipe, progress: bool):
-    if impl == "reference":
-        from solutions.week2 import keras_cnn
-    else:
-        from shared.grading.target import import_exercise
-
-        keras_cnn = import_exercise("week2", "keras_cnn")
-    return functools.partial(train_with_fit_keras, keras_cnn.fit_keras, progress=progress)
+    return make_dataset(split, batch_size=batch_size, train=train, spec=spec, seed=seed)
 
 
 def build(entry, num_classes: int, input_shape, seed: int):

@@ -5,7 +5,8 @@ import base64
 import html
 from pathlib import Path
 
-from shared.compare.table import table_cells
+from shared.atomic import write_text
+from shared.compare.table import row_label, table_cells
 
 DEFINITIONS = [
     "test accuracy and macro-F1 (F1 averaged over classes with equal weight) on the held-out test split, "
@@ -22,12 +23,8 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
-def _label(row: dict) -> str:
-    return f"{row['model']} · {row['framework']} · {row['impl']}"
-
-
 def _others(results: dict) -> list[str]:
-    return [f"{_label(row)}: **{row['status']}**: {row['reason']}" for row in results["rows"] if row["status"] != "ok"]
+    return [f"{row_label(row)}: **{row['status']}**: {row['reason']}" for row in results["rows"] if row["status"] != "ok"]
 
 
 def _environment(results: dict) -> str:
@@ -50,8 +47,8 @@ def _figure_groups(results: dict) -> list[list[tuple[str, str]]]:
     groups = [[(titles.get(name, name), path)] for name, path in results["figures"].items()]
     for row in results["rows"]:
         if row["status"] == "ok":
-            groups.append([(f"{_label(row)}: confusion matrix", row["figures"]["confusion"]),
-                           (f"{_label(row)}: test predictions", row["figures"]["predictions"])])
+            groups.append([(f"{row_label(row)}: confusion matrix", row["figures"]["confusion"]),
+                           (f"{row_label(row)}: test predictions", row["figures"]["predictions"])])
     return groups
 
 
@@ -73,7 +70,7 @@ def markdown(results: dict) -> str:
              "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(f"**{text}** ★" if best else text for text, best in cells) + " |" for cells in body]
     lines += ["", "★ best value in its column."] + [f"- {line}" for line in _others(results) + results.get("notes", [])]
-    lines += ["", "## Diagnosis", ""] + [f"- **{_label(row)}**: {''.join(_diagnosis(row))}" for row in measured]
+    lines += ["", "## Diagnosis", ""] + [f"- **{row_label(row)}**: {''.join(_diagnosis(row))}" for row in measured]
     lines += ["", "## Figures", ""] + [f"### {title}\n\n![{title}]({path})\n" for title, path in _figure_list(results)]
     lines += ["## How each number is measured", ""] + [f"- {item}" for item in DEFINITIONS]
     lines += ["", "## Environment", "", _environment(results), ""]
@@ -101,7 +98,7 @@ def _html_table(results: dict) -> str:
 
 
 def _html_others(results: dict) -> str:
-    items = [f'<li class="{row["status"]}">{html.escape(_label(row))}: <b>{row["status"]}</b>: '
+    items = [f'<li class="{row["status"]}">{html.escape(row_label(row))}: <b>{row["status"]}</b>: '
              f'{html.escape(row["reason"])}</li>' for row in results["rows"] if row["status"] != "ok"]
     items += [f"<li>{html.escape(note)}</li>" for note in results.get("notes", [])]
     return f"<ul>{''.join(items)}</ul>" if items else ""
@@ -109,7 +106,7 @@ def _html_others(results: dict) -> str:
 
 def html_report(results: dict, out_dir: Path) -> str:
     measured = [row for row in results["rows"] if row["status"] == "ok"]
-    diagnosis = "".join(f"<li><b>{html.escape(_label(r))}</b>: {html.escape(''.join(_diagnosis(r)))}</li>"
+    diagnosis = "".join(f"<li><b>{html.escape(row_label(r))}</b>: {html.escape(''.join(_diagnosis(r)))}</li>"
                         for r in measured)
     figures = "".join("<div class='group'>" + "".join(
         f"<figure><figcaption>{html.escape(title)}</figcaption>{_image(out_dir, path)}</figure>"
@@ -126,6 +123,6 @@ def html_report(results: dict, out_dir: Path) -> str:
 
 def write_reports(results: dict, out_dir: Path) -> tuple[Path, Path]:
     md_path, html_path = out_dir / "report.md", out_dir / "report.html"
-    md_path.write_text(markdown(results))
-    html_path.write_text(html_report(results, out_dir))
+    write_text(md_path, markdown(results))
+    write_text(html_path, html_report(results, out_dir))
     return md_path, html_path

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.atomic import write_text
+
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
 SCHEMA_VERSION = 1
 
@@ -33,9 +35,5 @@ def validate(results: dict) -> None:
 def write_results(results: dict, path: Path) -> dict:
     results = _plain(results)
     validate(results)
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    write_text(path, json.dumps(results, indent=2) + "\n")
     return results
-
-
-def read_results(path: Path) -> dict:
-    return json.loads(Path(path).read_text())

@@ -5,13 +5,15 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from shared.compare.config import CompareConfig, check_dataset
+from shared import reference
+from shared.compare.config import CompareConfig
 from shared.compare.environment import environment
 from shared.compare.figures import row_figures, run_figures
+from shared.compare.measure import run_row
+from shared.compare.plan import plan_rows
 from shared.compare.report import write_reports
 from shared.compare.results import SCHEMA_VERSION, write_results
-from shared.compare.row import run_row
-from shared.compare.rows import plan_rows
+from shared.data import check_name
 
 
 def _plural(count: int, noun: str) -> str:
@@ -72,8 +74,6 @@ def _data_efficiency(dataset, config: CompareConfig, out_dir: Path, figures: dic
     """Week 4's experiment: accuracy against training images per class, CNN from scratch vs transfer."""
     if not config.data_efficiency:
         return None
-    from solutions.week4.data_efficiency import ExperimentConfig, plot_data_efficiency, run_experiment
-
     print(f"data efficiency: CNN from scratch vs transfer at {list(config.data_efficiency)} images per class "
           f"(0: all)…", flush=True)
     import numpy as np
@@ -83,11 +83,11 @@ def _data_efficiency(dataset, config: CompareConfig, out_dir: Path, figures: dic
     if too_big:  # a small dataset: "all" already covers these
         print(f"data efficiency: skipping {too_big} per class (the smallest class has {smallest})", flush=True)
     counts = [count or None for count in config.data_efficiency if count <= smallest]
-    experiment = run_experiment(dataset, counts, ExperimentConfig(cnn_epochs=config.epochs, seed=config.seed))
+    experiment = reference.data_efficiency(dataset, counts, cnn_epochs=config.epochs, seed=config.seed)
     figures["data_efficiency"] = "figures/data_efficiency.png"
     import matplotlib.pyplot as plt
 
-    plt.close(plot_data_efficiency(experiment, out_dir / figures["data_efficiency"]))
+    plt.close(reference.plot_data_efficiency(experiment, out_dir / figures["data_efficiency"]))
     return experiment
 
 
@@ -98,7 +98,7 @@ def run_compare(config: CompareConfig) -> tuple[dict, Path]:
     from shared.data import load_dataset
 
     torch.set_num_threads(config.threads)
-    check_dataset(config.dataset)
+    check_name(config.dataset)
     specs, notes = plan_rows(config)  # validates --models before any data is loaded
     dataset = load_dataset(config.dataset, size=config.size, image_size=config.image_size, seed=config.seed)
     out_dir = Path(config.out) if config.out else default_out_dir()

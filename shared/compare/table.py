@@ -30,8 +30,9 @@ COLUMNS = [
 ]
 
 
-def row_label(row: dict) -> list[str]:
-    return [row["model"], row["framework"], row["impl"]]
+def row_label(row: dict) -> str:
+    """How the report, its figures and its table name a row: "cnn · torch", or "cnn · torch · mine"."""
+    return f"{row['model']} · {row['framework']}" + (" · mine" if row["impl"] == "mine" else "")
 
 
 def _params(row: dict) -> str:
@@ -54,7 +55,7 @@ def table_cells(rows: list[dict]) -> tuple[list[str], list[list[tuple[str, bool]
     best = best_values(rows)
     body = []
     for row in rows:
-        cells = [(text, False) for text in row_label(row)]
+        cells = [(row[key], False) for key in ("model", "framework", "impl")]
         for column in COLUMNS:
             text = _params(row) if column.key == "params_total" else column.fmt(row[column.key])
             cells.append((text, column.key in best and row[column.key] == best[column.key]))

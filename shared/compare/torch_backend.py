@@ -1,14 +1,10 @@
-"""PyTorch side of a comparison row: data loaders, the default trainer, predictions, latency."""
+"""PyTorch side of a comparison row: data loaders, building, predictions, latency."""
 from __future__ import annotations
-
-import functools
 
 import numpy as np
 import torch
 
 from shared.timing import latency_ms_per_image
-
-OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
 
 def device() -> str:
@@ -20,48 +16,10 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
 
 
-def make_data(split, *, train: bool, dataset, recipe, seed: int):
+def make_data(split, *, train: bool, spec, batch_size: int, seed: int):
     from shared.data.torch_data import make_loader
 
-    return make_loader(split, batch_size=recipe.batch_size, train=train, mean=dataset.mean, std=dataset.std,
-                       preprocessing=recipe.preprocessing, augment=None, seed=seed)
-
-
-class BatchProgress:
-    """A loader that shows a progress bar over its batches; everything else is the wrapped loader's."""
-
-    def __init__(self, loader):
-        self.loader = loader
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self):
-        from tqdm.auto import tqdm
-
-        yield from tqdm(self.loader, desc="  batches", unit="batch", leave=False)
-
-    def __getattr__(self, name):
-        return getattr(self.loader, name)
-
-
-def train_with_fit(fit, model, train, val, *, epochs, learning_rate, seed, device, optimizer="adam",
-                   progress=True) -> dict:
-    """Week 2's `fit` with the recipe's optimizer; `fit` leaves the best validation epoch's weights in `model`."""
-    opt = OPTIMIZERS[optimizer](model.parameters(), lr=learning_rate)
-    train = BatchProgress(train) if progress else train  # week 2's bar counts epochs; this one counts batches
-    return fit(model, train, val, epochs=epochs, optimizer=opt, device=device, seed=seed, progress=progress)
-
-
-def default_trainer(impl: str, recipe, progress: bool):
-    """The reference rows train with solutions.week2.training.fit; the learner's rows with their own."""
-    if impl == "reference":
-        from solutions.week2 import training
-    else:
-        from shared.grading.target import import_exercise
-
-        training = import_exercise("week2", "training")
-    return functools.partial(train_with_fit, training.fit, optimizer=recipe.optimizer, progress=progress)
+    return make_loader(split, batch_size=batch_size, train=train, spec=spec, seed=seed)
 
 
 def build(entry, num_classes: int, input_shape, seed: int):

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from shared import paths
 from shared.data import shapes
+from shared.data.input_spec import InputSpec, input_spec
 from shared.data.splits import DatasetSplits, Split, channel_stats, stratified_split, stratified_subset
 
 DATASET_NAMES = ("shapes", "cifar10", "fashion-mnist")  # plus "folder:PATH"
@@ -26,8 +28,8 @@ FOLDER_PREFIX = "folder:"
 DEFAULT_VAL_FRACTION = 0.1
 DEFAULT_TEST_FRACTION = 0.1   # shapes, and folders without a test/ directory
 
-__all__ = ["DATASET_NAMES", "DatasetSplits", "Preprocessing", "Split", "channel_stats", "dataset_choices",
-           "load_dataset", "check_name"]
+__all__ = ["DATASET_NAMES", "DatasetSplits", "InputSpec", "Preprocessing", "Split", "channel_stats",
+           "dataset_choices", "input_spec", "load_dataset", "check_name"]
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,15 @@ def dataset_choices() -> list[str]:
 
 
 def check_name(name: str) -> str:
-    """`name` if `load_dataset` accepts it, else a ValueError that lists the valid choices."""
-    if name in DATASET_NAMES or (name.startswith(FOLDER_PREFIX) and len(name) > len(FOLDER_PREFIX)):
+    """`name` if `load_dataset` accepts it, else a ValueError that lists the valid choices (or, for
+    `folder:PATH`, says that PATH is not a directory). The one check of a dataset name: the CLI uses it too."""
+    if name in DATASET_NAMES:
+        return name
+    if name.startswith(FOLDER_PREFIX) and len(name) > len(FOLDER_PREFIX):
+        path = Path(name[len(FOLDER_PREFIX):]).expanduser()
+        if not path.is_dir():
+            raise ValueError(f"folder dataset {path} does not exist or is not a directory (expected "
+                             f"{path}/train/<class>/<images>).")
         return name
     raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(dataset_choices())}.")
 

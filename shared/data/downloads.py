@@ -1,7 +1,7 @@
 """`cifar10` and `fashion-mnist`: downloaded once from their official sources, checked, cached, parsed.
 
-Files live in `<data dir>/<dataset>/` under their official names. A download goes to a `.part` file next to
-the target and is renamed only once its MD5 matches (the MD5s are the ones torchvision lists), so an
+Files live in `<data dir>/<dataset>/` under their official names. A download goes to a temporary file next to
+the target (shared.atomic) and is moved into place only once its MD5 matches (the MD5s are the ones torchvision lists), so an
 interrupted or corrupt download never looks like a finished one. Offline, the error names the URL and the exact
 path where the file can be placed by hand. Parsed arrays are cached next to the files (`arrays.npz`), so only
 the first load reads the archives.
@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import pickle
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from shared.atomic import atomic_write
 
 TIMEOUT_S = 30
 CHUNK_BYTES = 1 << 20
@@ -102,13 +102,12 @@ def _verify(path: Path, remote: RemoteFile) -> None:
 
 
 def _fetch(remote: RemoteFile, target: Path, progress: bool) -> None:
-    """Download to a temporary file in the target's folder, check the MD5, then rename into place."""
+    """Download into a temporary file next to the target, check the MD5, then move it into place atomically."""
     from tqdm import tqdm
 
-    handle, part = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
-    try:
+    def download_into(temporary: Path) -> None:
         digest = hashlib.md5()
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(remote.url, timeout=TIMEOUT_S) as response:
+        with open(temporary, "wb") as out, urllib.request.urlopen(remote.url, timeout=TIMEOUT_S) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=target.name, disable=not progress) as bar:
                 for block in iter(lambda: response.read(CHUNK_BYTES), b""):
@@ -119,15 +118,14 @@ def _fetch(remote: RemoteFile, target: Path, progress: bool) -> None:
             raise DatasetUnavailable(
                 f"downloaded {remote.url} but its MD5 is {digest.hexdigest()}, expected {remote.md5}. "
                 f"Try again later, or download the file by hand and place it at {target}.")
-        os.replace(part, target)
+
+    try:
+        atomic_write(target, download_into)
     except (urllib.error.URLError, OSError, TimeoutError) as error:
         raise DatasetUnavailable(
             f"could not download {remote.url} ({error}). If this machine is offline, download that file on "
             f"another machine and place it at {target} (then `workbook data download {target.parent.name}` checks "
             "it).") from error
-    finally:
-        if os.path.exists(part):
-            os.remove(part)
 
 
 def load_arrays(name: str, root: Path, progress: bool = True):
@@ -146,14 +144,8 @@ def load_arrays(name: str, root: Path, progress: bool = True):
 
 
 def _save_arrays(cache: Path, train, test) -> None:
-    handle, part = tempfile.mkstemp(prefix="arrays.", suffix=".npz.part", dir=cache.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            np.savez(out, train_images=train[0], train_labels=train[1], test_images=test[0], test_labels=test[1])
-        os.replace(part, cache)
-    finally:
-        if os.path.exists(part):
-            os.remove(part)
+    atomic_write(cache, lambda temporary: np.savez(temporary, train_images=train[0], train_labels=train[1],
+                                                   test_images=test[0], test_labels=test[1]))
 
 
 def _parse_cifar10(files: list[Path]):

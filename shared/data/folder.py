@@ -17,13 +17,12 @@ import hashlib
 import json
 import multiprocessing
 import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from shared.atomic import atomic_write, write_text
 from shared.data.splits import DatasetSplits, Split, stratified_split, stratified_subset
 
 SPLIT_DIRS = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}
@@ -31,7 +30,6 @@ MAX_DEFAULT_IMAGE_SIZE = 128   # default image_size: the first image's shorter s
 POOL_THRESHOLD = 2000          # fewer files than this decode in this process (a pool costs ~1 s to start)
 POOL_CHUNK = 256
 CACHE_VERSION = 1              # bump when the decoding changes, so old caches are not reused
-BACKGROUND = (255, 255, 255)   # what transparent pixels become
 
 
 def _find_split_dirs(root: Path) -> dict[str, Path]:
@@ -65,29 +63,12 @@ def _list_files(split_dir: Path, class_names: list[str]) -> list[tuple[str, int,
 
 def decode_image(path: str | Path, image_size: int) -> np.ndarray | None:
     """uint8 (S, S, 3) RGB pixels of the image at `path`, or None when it is not a readable image."""
-    from PIL import Image
+    from shared.images import BadImage, image_pixels
 
     try:
-        with Image.open(path) as image:
-            if image.format == "JPEG":
-                image.draft("RGB", (image_size, image_size))  # decode at a reduced scale when much larger
-            image = _to_rgb(image)
-            image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
-            return np.asarray(image, dtype=np.uint8)
-    except Exception:  # noqa: BLE001 - any decoding failure means "skip this file"
+        return image_pixels(path, size=image_size, channels=3)
+    except (BadImage, OSError):
         return None
-
-
-def _to_rgb(image):
-    from PIL import Image
-
-    if image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "RGBa"):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
 
 
 def _decode_job(job: tuple[str, int]) -> np.ndarray | None:
@@ -99,9 +80,9 @@ def _default_image_size(root: Path, listing) -> int:
 
     for relative, *_ in listing:
         try:
-            with Image.open(root / relative) as image:
+            with Image.open(root / relative) as image:  # reads the header only: no decoding
                 return min(min(image.size), MAX_DEFAULT_IMAGE_SIZE)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 — not an image: try the next file
             continue
     raise ValueError(f"no readable image in {root / 'train'}.")
 
@@ -133,19 +114,11 @@ def _build_cache(root: Path, listing, image_size: int, cache: Path, progress: bo
     images = np.stack([image for image in decoded if image is not None])      # uint8 (N, S, S, 3)
     labels = np.array([entry[1] for entry, good in zip(listing, ok) if good], dtype=np.int64)
     splits = np.array([entry[0].split("/", 1)[0] for entry, good in zip(listing, ok) if good])
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=cache.name + ".", suffix=".part", dir=cache.parent))
-    try:
-        np.save(staging / "images.npy", images)
-        np.save(staging / "labels.npy", labels)
-        np.save(staging / "splits.npy", splits)
-        (staging / "meta.json").write_text(json.dumps({"root": str(root), "skipped": skipped}))
-        os.replace(staging, cache)
-    except OSError:
-        if not cache.exists():
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    # Each file is written atomically and meta.json last: a cache without meta.json is unfinished, and is
+    # decoded again on the next load.
+    for name, array in (("images.npy", images), ("labels.npy", labels), ("splits.npy", splits)):
+        atomic_write(cache / name, lambda temporary, array=array: np.save(temporary, array))
+    write_text(cache / "meta.json", json.dumps({"root": str(root), "skipped": skipped}))
 
 
 def load_folder(path: str | os.PathLike, *, image_size: int | None = None, seed: int = 0, size: int | None = None,

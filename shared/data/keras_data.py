@@ -13,20 +13,24 @@ import tensorflow as tf
 
 from shared.data import Preprocessing
 from shared.data.splits import Split
-from shared.data.batching import batch_indices, output_channels, resolve_normalisation
+from shared.data.batching import batch_indices
+from shared.data.input_spec import InputSpec, check_feeds, input_spec
 
 
 def make_dataset(split: Split, batch_size: int = 64, train: bool = False, *, mean=None, std=None,
                  preprocessing: Preprocessing | None = None, augment: Callable | None = None, seed: int = 0,
-                 drop_last: bool = False) -> tf.data.Dataset:
+                 drop_last: bool = False, spec: InputSpec | None = None) -> tf.data.Dataset:
     """A tf.data.Dataset of (float32 (B, H, W, C), int64 (B,)) batches from a `Split`, ready for `model.fit`.
 
     augment: optional callable applied to each training batch as float32 (B, H, W, C) in [0, 255] (Keras
              preprocessing layers expect that range), e.g. `keras.Sequential([layers.RandomFlip("horizontal")])`.
     Each iteration of a training dataset (each Keras epoch) is the next epoch of the shared seeded order.
+    `spec` (the model's InputSpec) overrides mean/std/preprocessing, as in `torch_data.make_loader`.
     """
-    mean, std, size = resolve_normalisation(mean, std, preprocessing, split.images.shape[-1])
-    channels = output_channels(split.images.shape[-1], preprocessing)
+    spec = spec or input_spec(split.images.shape[1:], mean, std, preprocessing)
+    check_feeds(split.images.shape, spec)
+    mean, std = np.asarray(spec.mean, np.float32), np.asarray(spec.std, np.float32)
+    channels, size = spec.channels, (spec.height, spec.width)
     images = tf.constant(np.ascontiguousarray(split.images))           # uint8 (N, H, W, C)
     labels = tf.constant(np.asarray(split.labels, dtype=np.int64))
     count = len(split.labels)
@@ -50,8 +54,8 @@ def make_dataset(split: Split, batch_size: int = 64, train: bool = False, *, mea
         batch = batch / 255.0
         if channels != split.images.shape[-1]:
             batch = tf.repeat(batch, channels, axis=-1)                  # gray -> RGB for the backbone
-        if size is not None and tuple(split.images.shape[1:3]) != (size, size):
-            batch = tf.image.resize(batch, (size, size), method="bilinear", antialias=True)
+        if tuple(split.images.shape[1:3]) != size:
+            batch = tf.image.resize(batch, size, method="bilinear", antialias=True)
         return (batch - mean_t) / std_t, tf.gather(labels, index)
 
     if not train:

@@ -14,10 +14,9 @@ CELL_INCHES = 0.9
 
 def preview_grid(dataset: DatasetSplits, out: str | Path, per_class: int = PER_CLASS, seed: int = 0) -> Path:
     """Write a grid with one row per class (its name on the left) and `per_class` training samples each."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+
+    from shared.plots import save_figure
 
     rng = np.random.default_rng(seed)
     classes = list(range(min(dataset.num_classes, MAX_CLASSES)))
@@ -42,8 +41,6 @@ def preview_grid(dataset: DatasetSplits, out: str | Path, per_class: int = PER_C
     fig.suptitle(f"{dataset.name}: {dataset.num_classes} classes, {h}x{w}x{c}, train={len(dataset.train)} "
                  f"val={len(dataset.val)} test={len(dataset.test)}", fontsize=10)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
+    out = save_figure(fig, out)
     plt.close(fig)
     return out

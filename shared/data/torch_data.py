@@ -19,7 +19,8 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from shared.data import Preprocessing
-from shared.data.batching import batch_indices, epoch_order, output_channels, resolve_normalisation
+from shared.data.batching import batch_indices, epoch_order
+from shared.data.input_spec import InputSpec, check_feeds, input_spec
 from shared.data.splits import Split
 
 __all__ = ["ArrayDataset", "EpochBatchSampler", "epoch_order", "make_loader"]
@@ -33,9 +34,6 @@ class EpochBatchSampler(Sampler):
             raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
         self.count, self.batch_size, self.shuffle, self.seed, self.drop_last = count, batch_size, shuffle, seed, drop_last
         self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __iter__(self):
         batches = batch_indices(self.count, self.batch_size, shuffle=self.shuffle, seed=self.seed,
@@ -53,15 +51,18 @@ class ArrayDataset(Dataset):
     augment: optional callable applied to each training image as a uint8 (C, H, W) tensor (e.g. a torchvision
              v2 transform such as `v2.Compose([v2.RandomHorizontalFlip(), v2.RandomCrop(32, padding=4)])`);
              it may return uint8 or float in [0, 1]. Randomness comes from torch's global generator.
+    spec:    the model's InputSpec (shared.data.input_spec); default: decided from mean/std/preprocessing.
     """
 
     def __init__(self, split: Split, *, mean=None, std=None, preprocessing: Preprocessing | None = None,
-                 augment: Callable | None = None):
+                 augment: Callable | None = None, spec: InputSpec | None = None):
         self.images = torch.from_numpy(np.ascontiguousarray(split.images))  # uint8 (N, H, W, C), shared memory
         self.labels = torch.from_numpy(np.asarray(split.labels, dtype=np.int64))
-        mean, std, self.size = resolve_normalisation(mean, std, preprocessing, split.images.shape[-1])
+        self.spec = spec or input_spec(split.images.shape[1:], mean, std, preprocessing)
+        check_feeds(split.images.shape, self.spec)
+        mean, std = np.asarray(self.spec.mean, np.float32), np.asarray(self.spec.std, np.float32)
         self.mean, self.std = mean.tolist(), std.tolist()
-        self.channels = output_channels(split.images.shape[-1], preprocessing)
+        self.size, self.channels = (self.spec.height, self.spec.width), self.spec.channels
         self._scale = (1.0 / (255.0 * std)).astype(np.float32)   # x / 255 / std - mean / std, per channel
         self._shift = (mean / std).astype(np.float32)
         self.augment = augment
@@ -77,8 +78,8 @@ class ArrayDataset(Dataset):
 
     def _batch(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         indices = torch.as_tensor(indices, dtype=torch.long)
-        plain = self.augment is None and self.channels == self.images.shape[-1] and (
-            self.size is None or tuple(self.images.shape[1:3]) == (self.size, self.size))
+        plain = (self.augment is None and self.channels == self.images.shape[-1]
+                 and tuple(self.images.shape[1:3]) == self.size)
         if plain:
             return self._plain_batch(indices), self.labels[indices]
         images = self.images[indices].permute(0, 3, 1, 2)                     # uint8 (B, C, H, W)
@@ -87,9 +88,8 @@ class ArrayDataset(Dataset):
         images = _as_unit_float(images)                                     # float32 (B, C, H, W) in [0, 1]
         if images.shape[1] != self.channels:
             images = images.expand(-1, self.channels, -1, -1)                 # gray -> RGB for the backbone
-        if self.size is not None and images.shape[-2:] != (self.size, self.size):
-            images = F.resize(images, [self.size, self.size], interpolation=v2.InterpolationMode.BILINEAR,
-                              antialias=True)
+        if tuple(images.shape[-2:]) != self.size:
+            images = F.resize(images, list(self.size), interpolation=v2.InterpolationMode.BILINEAR, antialias=True)
         images = F.normalize(images, self.mean, self.std)
         return images, self.labels[indices]
 
@@ -112,15 +112,15 @@ def _as_unit_float(images) -> torch.Tensor:
 
 def make_loader(split: Split, batch_size: int = 64, train: bool = False, *, mean=None, std=None,
                 preprocessing: Preprocessing | None = None, augment: Callable | None = None, seed: int = 0,
-                num_workers: int = 0, drop_last: bool = False) -> DataLoader:
+                num_workers: int = 0, drop_last: bool = False, spec: InputSpec | None = None) -> DataLoader:
     """A DataLoader yielding float32 (B, C, H, W) images and int64 (B,) labels from a `Split`.
 
     train=True shuffles with a seeded order per epoch (the same order `keras_data.make_dataset` uses) and
     applies `augment`; train=False keeps the split's order and never augments. `preprocessing` (a backbone's
-    size/mean/std) overrides `mean`/`std`.
+    size/mean/std) overrides `mean`/`std`; `spec` (an InputSpec) overrides both.
     """
     dataset = ArrayDataset(split, mean=mean, std=std, preprocessing=preprocessing,
-                           augment=augment if train else None)
+                           augment=augment if train else None, spec=spec)
     sampler = EpochBatchSampler(len(dataset), batch_size, shuffle=train, seed=seed, drop_last=drop_last and train)
     # batch_size=None: the sampler yields whole index lists and the dataset returns ready batches
     return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=num_workers,

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.grading import target
+from shared import exercises as target
+from shared.atomic import write_text
 from shared.paths import REPO_ROOT
 
 DEFAULT_TIMEOUT_S = 60  # per test; an infinite loop in learner code fails that test only
@@ -216,7 +217,6 @@ def _points(earned: float, possible: float) -> str:
 
 
 def write_grades(path: Path, grades: list[TestGrade], summary: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "target": target.target_name(),
         "target_path": str(target.target_root()),
@@ -225,6 +225,4 @@ def write_grades(path: Path, grades: list[TestGrade], summary: dict) -> None:
         "weeks": summary,
         "tests": [asdict(g) for g in grades],
     }
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    tmp.replace(path)
+    write_text(path, json.dumps(payload, indent=2))

@@ -1,4 +1,4 @@
-"""Week 1, exercise 3: forward and backward propagation by hand, for a 2-layer MLP.
+"""Week 1 · Exercise 3: Forward and backward propagation by hand, for a 2-layer MLP.
 
 What you will learn
 - what `loss.backward()` computes: the gradient of the loss with respect to every parameter, by the chain rule;

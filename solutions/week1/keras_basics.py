@@ -1,4 +1,4 @@
-"""Week 1, exercise 6: the same MLP in Keras 3 (TensorFlow backend), and gradients with tf.GradientTape.
+"""Week 1 · Exercise 6: The same MLP in Keras 3 (TensorFlow backend), and gradients with tf.GradientTape.
 
 What you will learn
 - to build a model with the Keras Functional API (`keras.Input` -> layers -> `keras.Model`);
@@ -27,8 +27,6 @@ Run the checks with `pytest autograder/week1/test_keras_basics.py`.
 from __future__ import annotations
 
 import argparse
-
-import shared  # noqa: F401  sets KERAS_BACKEND=tensorflow before keras loads (and guards a torch/TF clash)
 
 import keras
 import numpy as np

@@ -1,4 +1,4 @@
-"""Week 1, exercise 5: train the MLP you wrote by hand, then the same network with nn.Module and torch.optim.
+"""Week 1 · Exercise 5: Train the MLP you wrote by hand, then the same network with nn.Module and torch.optim.
 
 What you will learn
 - the anatomy of a training loop: batches, forward, loss, backward, step, and an evaluation on held-out data;

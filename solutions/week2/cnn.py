@@ -1,4 +1,4 @@
-"""Week 2 · A convolutional network in PyTorch.
+"""Week 2 · Exercise 2: A convolutional network in PyTorch.
 
 What you will learn
 - The conv block: Conv2d -> BatchNorm2d -> ReLU -> MaxPool2d, and what each does to the shape
@@ -118,16 +118,25 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     ### END SOLUTION
 
 
-@register_model("cnn", framework="torch", description="3 conv blocks (conv-BN-ReLU-pool), dropout, 2 dense")
+def train_cnn(model: nn.Module, train_loader, val_loader, **options) -> dict:
+    """The trainer `workbook compare` uses for this model: training.py's `train_with_adam` (Adam, then `fit`).
+    Imported when called, so that a bug in training.py never stops this file from importing."""
+    from .training import train_with_adam
+
+    return train_with_adam(model, train_loader, val_loader, **options)
+
+
+@register_model("cnn", framework="torch", trainer=train_cnn,
+                description="3 conv blocks (conv-BN-ReLU-pool), dropout, 2 dense")
 def build_cnn(num_classes: int, input_shape: tuple[int, int, int] = (32, 32, 3), **options) -> CNN:
     """The registry's builder: `create_model("cnn", num_classes=10, input_shape=(32, 32, 3), widths=(16, 32, 64))`."""
     return CNN(num_classes=num_classes, input_shape=tuple(input_shape), **options)
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .train import main as train_main
+    from .run import main as run_main
 
-    train_main(argv, model_name="cnn")
+    run_main(argv, model_name="cnn")
 
 
 if __name__ == "__main__":

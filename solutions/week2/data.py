@@ -1,4 +1,4 @@
-"""Week 2 · From arrays to batches: a custom Dataset and its DataLoaders.
+"""Week 2 · Exercise 1: From arrays to batches: a custom Dataset and its DataLoaders.
 
 What you will learn
 - How a `torch.utils.data.Dataset` turns one stored example (a uint8 (H, W, C) image and an integer label) into

@@ -1,4 +1,4 @@
-"""Week 2 · The same CNN in Keras 3: the Functional API, compile and fit.
+"""Week 2 · Exercise 4: The same CNN in Keras 3: the Functional API, compile and fit.
 
 What you will learn
 - The Functional API: start from `keras.Input(shape=(H, W, C))`, call layers on tensors, wrap inputs and
@@ -14,16 +14,13 @@ Run it: `python -m solutions.week2.keras_cnn --epochs 1 --dry-run`.
 """
 from __future__ import annotations
 
-import os
 import time
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # before the first `import keras`
+import keras
+from keras import layers
 
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
-
-from shared.history import from_keras  # noqa: E402
-from shared.registry import register_model  # noqa: E402
+from shared.history import from_keras
+from shared.registry import register_model
 
 # The PyTorch defaults, so that both frameworks train the same model: Keras' BatchNormalization defaults to
 # momentum 0.99 (PyTorch's momentum=0.1 means 0.9 here) and epsilon 1e-3 (PyTorch: 1e-5).
@@ -36,6 +33,15 @@ BN_EPSILON = 1e-5
 POOL_FACTOR = 2
 
 
+def train_keras(model: keras.Model, train_ds, val_ds, *, epochs: int, learning_rate: float = 1e-3,
+                seed: int | None = None, device=None, progress: bool = True) -> dict:
+    """How `workbook compare` trains this week's Keras models: `fit_keras` below (Keras places the model on a
+    device itself, so `device` is unused). Defined here, before the models that name it in their registration."""
+    return fit_keras(model, train_ds, val_ds, epochs=epochs, learning_rate=learning_rate, seed=seed,
+                     verbose=1 if progress else 0)
+
+
+@register_model("cnn", framework="keras", trainer=train_keras, description="Functional twin of the PyTorch CNN")
 def build_keras_cnn(num_classes: int = 10, input_shape: tuple[int, int, int] = (32, 32, 3),
                     widths: tuple[int, ...] = (32, 64, 128), hidden_units: int = 128, dropout_rate: float = 0.3,
                     kernel_size: int = 3) -> keras.Model:
@@ -120,12 +126,8 @@ def count_keras_parameters(model: keras.Model) -> tuple[int, int]:
     return int(model.count_params()), trainable
 
 
-@register_model("cnn", framework="keras", description="Functional twin of the PyTorch CNN")
-def build_cnn_keras(num_classes: int, input_shape: tuple[int, int, int] = (32, 32, 3), **options) -> keras.Model:
-    return build_keras_cnn(num_classes=num_classes, input_shape=tuple(input_shape), **options)
-
-
-@register_model("lstm", framework="keras", description="Reads the image row by row with layers.LSTM")
+@register_model("lstm", framework="keras", trainer=train_keras,
+                description="Reads the image row by row with layers.LSTM")
 def build_keras_lstm(num_classes: int, input_shape: tuple[int, int, int] = (32, 32, 3),
                      hidden_size: int = 128, **options) -> keras.Model:
     """Twin of lstm.py's LSTMClassifier: each of the H rows (W*C values) is one time step; logits from the
@@ -142,9 +144,9 @@ def build_keras_lstm(num_classes: int, input_shape: tuple[int, int, int] = (32, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .train import main as train_main
+    from .run import main as run_main
 
-    train_main(argv, model_name="cnn", framework="keras")
+    run_main(argv, model_name="cnn", framework="keras")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Week 2 · An image read as a sequence: an LSTM classifier.
+"""Week 2 · Exercise 5: An image read as a sequence: an LSTM classifier.
 
 What you will learn
 - `nn.LSTM(batch_first=True)` takes (B, T, features) and returns every step's output plus the final hidden
@@ -59,15 +59,23 @@ class LSTMClassifier(nn.Module):
         ### END SOLUTION
 
 
-@register_model("lstm", framework="torch", description="Reads the image row by row with nn.LSTM")
+def train_lstm(model: nn.Module, train_loader, val_loader, **options) -> dict:
+    """The trainer `workbook compare` uses for this model: training.py's `train_with_adam`, as for the CNN."""
+    from .training import train_with_adam
+
+    return train_with_adam(model, train_loader, val_loader, **options)
+
+
+@register_model("lstm", framework="torch", trainer=train_lstm,
+                description="Reads the image row by row with nn.LSTM")
 def build_lstm(num_classes: int, input_shape: tuple[int, int, int] = (32, 32, 3), **options) -> LSTMClassifier:
     return LSTMClassifier(num_classes=num_classes, input_shape=tuple(input_shape), **options)
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .train import main as train_main
+    from .run import main as run_main
 
-    train_main(argv, model_name="lstm")
+    run_main(argv, model_name="lstm")
 
 
 if __name__ == "__main__":

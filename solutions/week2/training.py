@@ -1,4 +1,4 @@
-"""Week 2 · The training loop: train_one_epoch, evaluate, fit.
+"""Week 2 · Exercise 3: The training loop: train_one_epoch, evaluate, fit.
 
 What you will learn
 - The five lines at the heart of every PyTorch training step, and why their order matters:
@@ -119,6 +119,14 @@ def _step_scheduler(scheduler, val_loss: float) -> None:
         scheduler.step(val_loss)  # the one scheduler that needs the metric it watches
     else:
         scheduler.step()
+
+
+def train_with_adam(model: nn.Module, train_loader, val_loader, *, epochs: int, learning_rate: float = 1e-3,
+                    seed: int | None = None, device: torch.device | str | None = None, progress: bool = True) -> dict:
+    """How `workbook compare` trains this week's PyTorch models: Adam at `learning_rate`, then `fit`."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    return fit(model, train_loader, val_loader, epochs=epochs, optimizer=optimizer, device=device, seed=seed,
+               progress=progress)
 
 
 def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, optimizer: torch.optim.Optimizer,

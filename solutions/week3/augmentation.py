@@ -1,4 +1,4 @@
-"""Week 3 · Data augmentation with torchvision v2, applied to training batches only.
+"""Week 3 · Exercise 3: Data augmentation with torchvision v2, applied to training batches only.
 
 What you will learn
 - The three CIFAR classics: random crop after padding (the object shifts by up to `padding` pixels), horizontal
@@ -122,9 +122,6 @@ def plot_grid(original: np.ndarray, augmented: np.ndarray, title: str = "one ima
 
 
 def main() -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     from shared.data import load_dataset
     from shared.paths import REPO_ROOT
 

@@ -1,4 +1,4 @@
-"""Week 3 · Callbacks for the PyTorch loop: early stopping, checkpoints of the best model, logging.
+"""Week 3 · Exercise 5: Callbacks for the PyTorch loop: early stopping, checkpoints of the best model, logging.
 
 What you will learn
 - A callback protocol in a dozen lines: the loop (`loop.fit`) calls `on_train_begin(state)`,

@@ -1,4 +1,4 @@
-"""Week 3 · Checkpoint and resume: one file that lets training continue exactly where it stopped.
+"""Week 3 · Exercise 6: Checkpoint and resume: one file that lets training continue exactly where it stopped.
 
 What you will learn
 - What "where it stopped" means: the model's weights, the optimizer's state (momentum buffers, Adam's moments),

@@ -1,4 +1,4 @@
-"""Week 3 · Diagnosis: read a training history like a doctor reads a chart.
+"""Week 3 · Exercise 8: Diagnosis: read a training history like a doctor reads a chart.
 
 What you will learn
 - The four shapes a pair of loss curves takes: not converging (NaN, exploding, or flat), underfitting,

@@ -1,4 +1,4 @@
-"""Week 3 · An improved CNN: a small residual network and a recipe that combines the whole week.
+"""Week 3 · Exercise 10: An improved CNN: a small residual network and a recipe that combines the whole week.
 
 What it reaches (bench/improved_cnn.py, bench/results/improved_cnn.md): 87.7 % held-out CIFAR-10 test accuracy
 (3 seeds: 87.77 %, 87.78 %, 87.68 %; 10,000 held-out images never tuned on, flip TTA) after 8 minutes of training
@@ -150,14 +150,15 @@ def train_recipe(model: nn.Module, train, val, *, epochs: int, config: RecipeCon
                callbacks=callbacks, augment=augment, autocast_dtype=torch.bfloat16 if config.bf16 else None)
 
 
-def fit_resnet_cnn(model, train, val, *, epochs: int, learning_rate: float, seed: int, device="cpu") -> dict:
+def fit_resnet_cnn(model, train, val, *, epochs: int, learning_rate: float, seed: int, device="cpu",
+                   progress: bool = True) -> dict:
     """The comparison report's trainer for this row (shared/compare/recipe.py's protocol)."""
     torch.manual_seed(seed)
     return train_recipe(model, train, val, epochs=epochs, config=RecipeConfig(learning_rate=learning_rate))
 
 
 @register_model("resnet_cnn", framework="torch", trainer=fit_resnet_cnn, learning_rate=RecipeConfig.learning_rate,
-                batch_size=RecipeConfig.batch_size, optimizer="sgd",
+                batch_size=RecipeConfig.batch_size,
                 description="residual CNN + airbench-style recipe (flip/crop, label smoothing, OneCycle, bf16)")
 def build_resnet_cnn(num_classes: int, input_shape: tuple[int, int, int] = (32, 32, 3), **options) -> ResNetCNN:
     return ResNetCNN(num_classes, input_shape, **options)

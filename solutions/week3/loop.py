@@ -1,4 +1,4 @@
-"""Week 3 · A training loop with schedules, callbacks, augmentation and mixed precision.
+"""Week 3 · Exercise 4: A training loop with schedules, callbacks, augmentation and mixed precision.
 
 What you will learn
 - Where a learning-rate scheduler steps: a *per-batch* schedule (cosine with warmup, OneCycle) steps after every

@@ -1,4 +1,4 @@
-"""Week 3 · Mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA, channels_last.
+"""Week 3 · Exercise 7: Mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA, channels_last.
 
 What you will learn
 - `torch.autocast` runs matmuls and convolutions in a 16-bit type while keeping the weights, the optimizer and

@@ -1,4 +1,4 @@
-"""Week 3 · Regularisation: dropout, weight decay (AdamW is not L2) and label smoothing.
+"""Week 3 · Exercise 2: Regularisation: dropout, weight decay (AdamW is not L2) and label smoothing.
 
 What you will learn
 - Dropout: zero a random fraction of activations in training, none at evaluation (`model.eval()`).

@@ -1,4 +1,4 @@
-"""Week 3 · Learning-rate schedules and the learning-rate range test (LR finder).
+"""Week 3 · Exercise 1: Learning-rate schedules and the learning-rate range test (LR finder).
 
 What you will learn
 - Three schedules and the granularity each steps at: step decay (per epoch), cosine with linear warmup and
@@ -163,9 +163,6 @@ def plot_lr_finder(result: LRFinderResult, ax=None):
 
 
 def main() -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     from shared.data import load_dataset
     from shared.paths import REPO_ROOT
 

@@ -1,4 +1,4 @@
-"""Week 4 · Exercise 6: several pretrained backbones side by side — accuracy, parameters, latency.
+"""Week 4 · Demo (no exercise to fill in): several pretrained backbones side by side — accuracy, parameters, latency.
 
 What you will learn
 - A bigger backbone is not automatically better for *your* budget: compare accuracy with what it costs
@@ -17,7 +17,7 @@ import argparse
 
 import numpy as np
 
-from shared.backbones import BACKBONES, OFFLINE, torch_backbones  # noqa: F401 — timm before TensorFlow
+from shared.backbones import BACKBONES, OFFLINE, torch_backbones
 from shared.timing import latency_ms_per_image
 
 LATENCY_REPEATS = 10

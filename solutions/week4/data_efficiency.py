@@ -1,4 +1,4 @@
-"""Week 4 · Exercise 5: fine-tuned against from scratch — accuracy as a function of training images per class.
+"""Week 4 · Exercise 5: Fine-tuned against from scratch — accuracy as a function of training images per class.
 
 What you will learn
 - Where transfer learning pays: with 10 images per class a CNN trained from scratch barely beats chance,
@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from shared.backbones import torch_backbones  # noqa: F401 — imports timm safely, before anything else needs it
 from shared.data import Split
 from shared.data.torch_data import make_loader
 from solutions.week2.cnn import CNN
@@ -118,9 +117,6 @@ def run_experiment(dataset, per_class_counts=PER_CLASS_COUNTS, config: Experimen
 
 def plot_data_efficiency(results: dict, path=None):
     """Accuracy against training images per class (log scale), one line per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(6, 4))

@@ -1,4 +1,4 @@
-"""Week 4 · Exercise 2: feature extraction — freeze the backbone, train only the new head.
+"""Week 4 · Exercise 2: Feature extraction — freeze the backbone, train only the new head.
 
 What you will learn
 - Freezing is two separate switches in PyTorch. `requires_grad=False` stops the optimizer from changing a
@@ -20,7 +20,6 @@ import copy
 import torch
 from torch import nn
 
-from shared.backbones import torch_backbones  # noqa: F401 — imports timm safely, before anything else needs it
 from solutions.week2.training import fit
 
 from .heads import find_head

@@ -1,4 +1,4 @@
-"""Week 4 · Exercise 1: a pretrained backbone with a new head.
+"""Week 4 · Exercise 1: A pretrained backbone with a new head.
 
 What you will learn
 - A pretrained ImageNet classifier is a *backbone* (convolutions that turn an image into a feature vector)
@@ -19,7 +19,7 @@ import dataclasses
 import torch
 from torch import nn
 
-from shared.backbones import torch_backbones  # noqa: F401 — first: it imports timm safely (see its docstring)
+from shared.backbones import torch_backbones
 from shared.data import Preprocessing
 
 DEFAULT_BACKBONE = "efficientnet_lite0"  # the offline default: its weights ship with a Python package

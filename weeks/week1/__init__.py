@@ -1,1 +1,1 @@
-"""Week 1 reference solutions."""
+"""Week 1 · Neural-network fundamentals: tensors, activations and losses, backprop and optimizers by hand, an MLP."""

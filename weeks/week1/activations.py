@@ -1,5 +1,5 @@
 # Exercise generated from solutions/week1/activations.py by `workbook release`: fill in each `# YOUR CODE HERE`.
-"""Week 1, exercise 2: activation functions, softmax and losses, written with plain tensor operations.
+"""Week 1 · Exercise 2: Activation functions, softmax and losses, written with plain tensor operations.
 
 What you will learn
 - ReLU, sigmoid and tanh, and their derivatives (you need those for the backward pass in backprop.py);

@@ -1,5 +1,5 @@
 # Exercise generated from solutions/week1/backprop.py by `workbook release`: fill in each `# YOUR CODE HERE`.
-"""Week 1, exercise 3: forward and backward propagation by hand, for a 2-layer MLP.
+"""Week 1 · Exercise 3: Forward and backward propagation by hand, for a 2-layer MLP.
 
 What you will learn
 - what `loss.backward()` computes: the gradient of the loss with respect to every parameter, by the chain rule;

@@ -1,5 +1,5 @@
 # Exercise generated from solutions/week1/keras_basics.py by `workbook release`: fill in each `# YOUR CODE HERE`.
-"""Week 1, exercise 6: the same MLP in Keras 3 (TensorFlow backend), and gradients with tf.GradientTape.
+"""Week 1 · Exercise 6: The same MLP in Keras 3 (TensorFlow backend), and gradients with tf.GradientTape.
 
 What you will learn
 - to build a model with the Keras Functional API (`keras.Input` -> layers -> `keras.Model`);
@@ -21,15 +21,13 @@ Where the two APIs differ (what trips people up when moving between them)
 - Images: Keras defaults to channels-last (N, H, W, C), PyTorch to channels-first (N, C, H, W).
 
 Run it:
-    python -m solutions.week1.keras_basics --epochs 3      # fit the Keras MLP on flattened shapes
-    python -m solutions.week1.keras_basics --dry-run
+    python -m weeks.week1.keras_basics --epochs 3      # fit the Keras MLP on flattened shapes
+    python -m weeks.week1.keras_basics --dry-run
 Run the checks with `pytest autograder/week1/test_keras_basics.py`.
 """
 from __future__ import annotations
 
 import argparse
-
-import shared  # noqa: F401  sets KERAS_BACKEND=tensorflow before keras loads (and guards a torch/TF clash)
 
 import keras
 import numpy as np

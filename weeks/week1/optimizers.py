@@ -1,5 +1,5 @@
 # Exercise generated from solutions/week1/optimizers.py by `workbook release`: fill in each `# YOUR CODE HERE`.
-"""Week 1, exercise 4: optimizers by hand, SGD with momentum (and Nesterov) and Adam.
+"""Week 1 · Exercise 4: Optimizers by hand, SGD with momentum (and Nesterov) and Adam.
 
 What you will learn
 - what `optimizer.step()` does: read each parameter's `.grad` and update the parameter in place;

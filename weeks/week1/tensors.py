@@ -1,5 +1,5 @@
 # Exercise generated from solutions/week1/tensors.py by `workbook release`: fill in each `# YOUR CODE HERE`.
-"""Week 1, exercise 1: tensors, NumPy and devices.
+"""Week 1 · Exercise 1: Tensors, NumPy and devices.
 
 What you will learn
 - create a tensor with a given shape and dtype, and reshape, permute and flatten it;

@@ -1,5 +1,5 @@
 # Exercise generated from solutions/week1/train_mlp.py by `workbook release`: fill in each `# YOUR CODE HERE`.
-"""Week 1, exercise 5: train the MLP you wrote by hand, then the same network with nn.Module and torch.optim.
+"""Week 1 · Exercise 5: Train the MLP you wrote by hand, then the same network with nn.Module and torch.optim.
 
 What you will learn
 - the anatomy of a training loop: batches, forward, loss, backward, step, and an evaluation on held-out data;
@@ -16,8 +16,8 @@ numbers. An MLP on raw pixels memorises the training images: a shape moved by a 
 it. Week 2's convolutional networks fix exactly that.
 
 Run it:
-    python -m solutions.week1.train_mlp --epochs 5          # (python -m weeks.week1.train_mlp for yours)
-    python -m solutions.week1.train_mlp --dry-run           # a tiny, fast run to check that it all works
+    python -m weeks.week1.train_mlp --epochs 5          # (python -m weeks.week1.train_mlp for yours)
+    python -m weeks.week1.train_mlp --dry-run           # a tiny, fast run to check that it all works
 Run the checks with `pytest autograder/week1/test_train_mlp.py`.
 """
 from __future__ import annotations

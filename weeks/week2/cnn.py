@@ -1,5 +1,5 @@
 # Exercise generated from solutions/week2/cnn.py by `workbook release`: fill in each `# YOUR CODE HERE`.
-"""Week 2 · A convolutional network in PyTorch.
+"""Week 2 · Exercise 2: A convolutional network in PyTorch.
 
 What you will learn
 - The conv block: Conv2d -> BatchNorm2d -> ReLU -> MaxPool2d, and what each does to the shape
@@ -9,15 +9,15 @@ What you will learn
 - Why the model returns raw scores (logits): `nn.CrossEntropyLoss` applies log-softmax itself.
 - How to count parameters, trainable and frozen.
 
-Run it: `python -m solutions.week2.cnn --epochs 1 --dry-run` (all options: `--help`; `--framework keras` trains
+Run it: `python -m weeks.week2.cnn --epochs 1 --dry-run` (all options: `--help`; `--framework keras` trains
 the Keras twin from keras_cnn.py, `--dataset folder:/tmp/cifar10` real CIFAR-10).
 
 Measured (default config, 357,034 parameters, Adam 1e-3, batch 64, seed 0, 2-core CPU shared with other jobs at
 load average ~13): on CIFAR-10 (a 6,000-image subset of the training split: 4,800 train / 600 val / 600 test) 3
 epochs reach 0.513 validation / 0.522 test accuracy at ~51 s per epoch (torch, 1 thread):
-`python -m solutions.week2.cnn --dataset folder:/tmp/cifar10 --size 6000 --epochs 3`.
+`python -m weeks.week2.cnn --dataset folder:/tmp/cifar10 --size 6000 --epochs 3`.
 On the embedded `shapes` dataset (10 classes, 8,000 training images) 3 epochs reach 0.468 validation / 0.480 test
-accuracy at ~26 s per epoch: `python -m solutions.week2.cnn --epochs 3`.
+accuracy at ~26 s per epoch: `python -m weeks.week2.cnn --epochs 3`.
 """
 from __future__ import annotations
 
@@ -83,16 +83,25 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     raise NotImplementedError()
 
 
-@register_model("cnn", framework="torch", description="3 conv blocks (conv-BN-ReLU-pool), dropout, 2 dense")
+def train_cnn(model: nn.Module, train_loader, val_loader, **options) -> dict:
+    """The trainer `workbook compare` uses for this model: training.py's `train_with_adam` (Adam, then `fit`).
+    Imported when called, so that a bug in training.py never stops this file from importing."""
+    from .training import train_with_adam
+
+    return train_with_adam(model, train_loader, val_loader, **options)
+
+
+@register_model("cnn", framework="torch", trainer=train_cnn,
+                description="3 conv blocks (conv-BN-ReLU-pool), dropout, 2 dense")
 def build_cnn(num_classes: int, input_shape: tuple[int, int, int] = (32, 32, 3), **options) -> CNN:
     """The registry's builder: `create_model("cnn", num_classes=10, input_shape=(32, 32, 3), widths=(16, 32, 64))`."""
     return CNN(num_classes=num_classes, input_shape=tuple(input_shape), **options)
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .train import main as train_main
+    from .run import main as run_main
 
-    train_main(argv, model_name="cnn")
+    run_main(argv, model_name="cnn")
 
 
 if __name__ == "__main__":

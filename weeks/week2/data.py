@@ -1,5 +1,5 @@
 # Exercise generated from solutions/week2/data.py by `workbook release`: fill in each `# YOUR CODE HERE`.
-"""Week 2 · From arrays to batches: a custom Dataset and its DataLoaders.
+"""Week 2 · Exercise 1: From arrays to batches: a custom Dataset and its DataLoaders.
 
 What you will learn
 - How a `torch.utils.data.Dataset` turns one stored example (a uint8 (H, W, C) image and an integer label) into
@@ -9,7 +9,7 @@ What you will learn
 - What the `DataLoader` options do: `shuffle` (training only: validation order does not matter and must be
   reproducible), `drop_last` (a last batch of 1 breaks BatchNorm's batch statistics), `num_workers`.
 
-Run it: `python -m solutions.week2.data` prints one batch's shapes and statistics on the embedded dataset.
+Run it: `python -m weeks.week2.data` prints one batch's shapes and statistics on the embedded dataset.
 """
 from __future__ import annotations
 

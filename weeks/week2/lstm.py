@@ -1,5 +1,5 @@
 # Exercise generated from solutions/week2/lstm.py by `workbook release`: fill in each `# YOUR CODE HERE`.
-"""Week 2 · An image read as a sequence: an LSTM classifier.
+"""Week 2 · Exercise 5: An image read as a sequence: an LSTM classifier.
 
 What you will learn
 - `nn.LSTM(batch_first=True)` takes (B, T, features) and returns every step's output plus the final hidden
@@ -17,13 +17,13 @@ seed 0; 2-core CPU shared with other jobs, load average ~13, torch with 1 thread
     CNN (32, 64, 128), 2 dense    357,034          0.513      0.522            51
     LSTM, hidden 128              117,002          0.307      0.297            13
 
-    python -m solutions.week2.cnn  --dataset folder:/tmp/cifar10 --size 6000 --epochs 3
-    python -m solutions.week2.lstm --dataset folder:/tmp/cifar10 --size 6000 --epochs 3
+    python -m weeks.week2.cnn  --dataset folder:/tmp/cifar10 --size 6000 --epochs 3
+    python -m weeks.week2.lstm --dataset folder:/tmp/cifar10 --size 6000 --epochs 3
 
 The LSTM is a third of the size and faster per epoch on a CPU (32 small sequential steps against three
 convolutions over every pixel), but it learns far less per epoch: it must find a shape from rows of raw numbers,
 with no notion that neighbouring pixels belong together.
-Run it: `python -m solutions.week2.lstm --epochs 1 --dry-run`.
+Run it: `python -m weeks.week2.lstm --epochs 1 --dry-run`.
 """
 from __future__ import annotations
 
@@ -52,15 +52,23 @@ class LSTMClassifier(nn.Module):
         raise NotImplementedError()
 
 
-@register_model("lstm", framework="torch", description="Reads the image row by row with nn.LSTM")
+def train_lstm(model: nn.Module, train_loader, val_loader, **options) -> dict:
+    """The trainer `workbook compare` uses for this model: training.py's `train_with_adam`, as for the CNN."""
+    from .training import train_with_adam
+
+    return train_with_adam(model, train_loader, val_loader, **options)
+
+
+@register_model("lstm", framework="torch", trainer=train_lstm,
+                description="Reads the image row by row with nn.LSTM")
 def build_lstm(num_classes: int, input_shape: tuple[int, int, int] = (32, 32, 3), **options) -> LSTMClassifier:
     return LSTMClassifier(num_classes=num_classes, input_shape=tuple(input_shape), **options)
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .train import main as train_main
+    from .run import main as run_main
 
-    train_main(argv, model_name="lstm")
+    run_main(argv, model_name="lstm")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 # Exercise generated from solutions/week2/training.py by `workbook release`: fill in each `# YOUR CODE HERE`.
-"""Week 2 · The training loop: train_one_epoch, evaluate, fit.
+"""Week 2 · Exercise 3: The training loop: train_one_epoch, evaluate, fit.
 
 What you will learn
 - The five lines at the heart of every PyTorch training step, and why their order matters:
@@ -11,7 +11,7 @@ What you will learn
 - Keeping the best weights: validation accuracy usually peaks before the last epoch; `fit` keeps a copy of the
   weights of the best epoch and restores them at the end.
 
-Run it: `python -m solutions.week2.cnn --epochs 1 --dry-run` trains the week's CNN with this loop.
+Run it: `python -m weeks.week2.cnn --epochs 1 --dry-run` trains the week's CNN with this loop.
 """
 from __future__ import annotations
 
@@ -85,6 +85,14 @@ def _step_scheduler(scheduler, val_loss: float) -> None:
         scheduler.step(val_loss)  # the one scheduler that needs the metric it watches
     else:
         scheduler.step()
+
+
+def train_with_adam(model: nn.Module, train_loader, val_loader, *, epochs: int, learning_rate: float = 1e-3,
+                    seed: int | None = None, device: torch.device | str | None = None, progress: bool = True) -> dict:
+    """How `workbook compare` trains this week's PyTorch models: Adam at `learning_rate`, then `fit`."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    return fit(model, train_loader, val_loader, epochs=epochs, optimizer=optimizer, device=device, seed=seed,
+               progress=progress)
 
 
 def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, optimizer: torch.optim.Optimizer,

@@ -1,1 +1,1 @@
-"""Week 3 reference solutions."""
+"""Week 3 · Training deep models: schedules, regularisation, augmentation, callbacks, checkpoints, mixed precision."""

@@ -1,5 +1,5 @@
 # Exercise generated from solutions/week3/augmentation.py by `workbook release`: fill in each `# YOUR CODE HERE`.
-"""Week 3 · Data augmentation with torchvision v2, applied to training batches only.
+"""Week 3 · Exercise 3: Data augmentation with torchvision v2, applied to training batches only.
 
 What you will learn
 - The three CIFAR classics: random crop after padding (the object shifts by up to `padding` pixels), horizontal
@@ -15,7 +15,7 @@ Keras's twin is a stack of preprocessing layers (`keras_twins.keras_augmentation
 a model they cannot leak into `evaluate`; put them in the `tf.data` pipeline of the training set and the same rule
 as here applies.
 
-Run it: `python -m solutions.week3.augmentation` saves a grid of one image augmented eight ways.
+Run it: `python -m weeks.week3.augmentation` saves a grid of one image augmented eight ways.
 """
 from __future__ import annotations
 
@@ -111,9 +111,6 @@ def plot_grid(original: np.ndarray, augmented: np.ndarray, title: str = "one ima
 
 
 def main() -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     from shared.data import load_dataset
     from shared.paths import REPO_ROOT
 

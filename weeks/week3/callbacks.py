@@ -1,5 +1,5 @@
 # Exercise generated from solutions/week3/callbacks.py by `workbook release`: fill in each `# YOUR CODE HERE`.
-"""Week 3 · Callbacks for the PyTorch loop: early stopping, checkpoints of the best model, logging.
+"""Week 3 · Exercise 5: Callbacks for the PyTorch loop: early stopping, checkpoints of the best model, logging.
 
 What you will learn
 - A callback protocol in a dozen lines: the loop (`loop.fit`) calls `on_train_begin(state)`,
@@ -16,7 +16,7 @@ hooks take the state (model, optimizer, history) explicitly, which is easier to 
 extra behaviour (a hook per batch, say) is one we write. Both designs agree on the important defaults:
 monitor a *validation* metric, and say whether smaller or larger is better (`mode`).
 
-Run it: `python -m solutions.week3.callbacks --epochs 20` trains a small MLP on shapes with early stopping.
+Run it: `python -m weeks.week3.callbacks --epochs 20` trains a small MLP on shapes with early stopping.
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 # Exercise generated from solutions/week3/checkpoint.py by `workbook release`: fill in each `# YOUR CODE HERE`.
-"""Week 3 · Checkpoint and resume: one file that lets training continue exactly where it stopped.
+"""Week 3 · Exercise 6: Checkpoint and resume: one file that lets training continue exactly where it stopped.
 
 What you will learn
 - What "where it stopped" means: the model's weights, the optimizer's state (momentum buffers, Adam's moments),
@@ -14,7 +14,7 @@ What you will learn
   tensor. Python's `random` state is a tuple of ints: store its 625 words as an int64 tensor too.
 - A clear error when a checkpoint belongs to another architecture, naming the mismatched keys.
 
-Run it: `python -m solutions.week3.checkpoint` trains 4 epochs straight, then 2 + resume + 2, and compares.
+Run it: `python -m weeks.week3.checkpoint` trains 4 epochs straight, then 2 + resume + 2, and compares.
 """
 from __future__ import annotations
 

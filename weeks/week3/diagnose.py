@@ -1,5 +1,5 @@
 # Exercise generated from solutions/week3/diagnose.py by `workbook release`: fill in each `# YOUR CODE HERE`.
-"""Week 3 · Diagnosis: read a training history like a doctor reads a chart.
+"""Week 3 · Exercise 8: Diagnosis: read a training history like a doctor reads a chart.
 
 What you will learn
 - The four shapes a pair of loss curves takes: not converging (NaN, exploding, or flat), underfitting,
@@ -12,7 +12,7 @@ What you will learn
 `val_acc`; accuracies in [0, 1]) and returns a `Diagnosis(verdict, evidence, advice)`. The comparison report
 calls it on every row.
 
-Run it: `python -m solutions.week3.diagnose` prints the verdict for four made-up histories.
+Run it: `python -m weeks.week3.diagnose` prints the verdict for four made-up histories.
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 # Exercise generated from solutions/week3/keras_twins.py by `workbook release`: fill in each `# YOUR CODE HERE`.
-"""Week 3 · The Keras twins: schedules, augmentation layers, built-in callbacks and mixed precision.
+"""Week 3 · Exercise 9: The Keras twins: schedules, augmentation layers, built-in callbacks and mixed precision.
 
 What you will learn — where Keras does the same thing differently from our PyTorch loop:
 - Schedules. A `keras.optimizers.schedules.LearningRateSchedule` is passed *as* the optimizer's learning rate and
@@ -16,17 +16,13 @@ What you will learn — where Keras does the same thing differently from our PyT
   for you) computes in 16 bits with float32 variables. Keep the output layer (logits and softmax) in float32:
   `layers.Dense(num_classes, dtype="float32")`, or a float32 `Activation("softmax")` after it.
 
-Run it: `KERAS_BACKEND=tensorflow python -m solutions.week3.keras_twins` prints a few schedule values and a
+Run it: `python -m weeks.week3.keras_twins` prints a few schedule values and a
 mixed-precision model's dtypes.
 """
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+from keras import layers
 
 
 def keras_cosine_warmup(base_lr: float, total_steps: int, warmup_steps: int) -> keras.optimizers.schedules.CosineDecay:

@@ -1,5 +1,5 @@
 # Exercise generated from solutions/week3/loop.py by `workbook release`: fill in each `# YOUR CODE HERE`.
-"""Week 3 · A training loop with schedules, callbacks, augmentation and mixed precision.
+"""Week 3 · Exercise 4: A training loop with schedules, callbacks, augmentation and mixed precision.
 
 What you will learn
 - Where a learning-rate scheduler steps: a *per-batch* schedule (cosine with warmup, OneCycle) steps after every
@@ -13,7 +13,7 @@ What you will learn
 `fit` returns the workbook's history dict: per-epoch `train_loss`, `train_acc`, `val_loss`, `val_acc`,
 `epoch_time_s`, `lr` (the LR at the start of the epoch) and `best_epoch` (index of the best `val_acc`).
 
-Run it: `python -m solutions.week3.loop --epochs 3` (or `--dry-run`).
+Run it: `python -m weeks.week3.loop --epochs 3` (or `--dry-run`).
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 # Exercise generated from solutions/week3/mixed_precision.py by `workbook release`: fill in each `# YOUR CODE HERE`.
-"""Week 3 · Mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA, channels_last.
+"""Week 3 · Exercise 7: Mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA, channels_last.
 
 What you will learn
 - `torch.autocast` runs matmuls and convolutions in a 16-bit type while keeping the weights, the optimizer and
@@ -14,7 +14,7 @@ What you will learn
   with the output layer kept in float32 so the softmax and the loss do not run in 16 bits.
 
 Measured on this machine: bench/mixed_precision.py (ratios in bench/README.md).
-Run it: `python -m solutions.week3.mixed_precision --dry-run` times a few fp32 and bf16 steps.
+Run it: `python -m weeks.week3.mixed_precision --dry-run` times a few fp32 and bf16 steps.
 """
 from __future__ import annotations
 

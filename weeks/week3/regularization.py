@@ -1,5 +1,5 @@
 # Exercise generated from solutions/week3/regularization.py by `workbook release`: fill in each `# YOUR CODE HERE`.
-"""Week 3 · Regularisation: dropout, weight decay (AdamW is not L2) and label smoothing.
+"""Week 3 · Exercise 2: Regularisation: dropout, weight decay (AdamW is not L2) and label smoothing.
 
 What you will learn
 - Dropout: zero a random fraction of activations in training, none at evaluation (`model.eval()`).
@@ -13,7 +13,7 @@ What you will learn
 - An experiment: a deliberately overfitting setup (few images, a wide MLP, many epochs) where each of these
   narrows the gap between training and validation curves (`overfit_experiment`, drawn in the lesson).
 
-Run it: `python -m solutions.week3.regularization --epochs 30` prints the final train/val gap of each variant.
+Run it: `python -m weeks.week3.regularization --epochs 30` prints the final train/val gap of each variant.
 """
 from __future__ import annotations
 

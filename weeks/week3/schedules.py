@@ -1,5 +1,5 @@
 # Exercise generated from solutions/week3/schedules.py by `workbook release`: fill in each `# YOUR CODE HERE`.
-"""Week 3 · Learning-rate schedules and the learning-rate range test (LR finder).
+"""Week 3 · Exercise 1: Learning-rate schedules and the learning-rate range test (LR finder).
 
 What you will learn
 - Three schedules and the granularity each steps at: step decay (per epoch), cosine with linear warmup and
@@ -11,7 +11,7 @@ What you will learn
 Keras does this with `keras.optimizers.schedules` (a schedule object passed as the optimizer's learning rate,
 evaluated per optimizer step) or a `keras.callbacks.LearningRateScheduler` (per epoch); see `keras_twins.py`.
 
-Run it: `python -m solutions.week3.schedules` saves the schedule and LR-finder plots to reports/week3/.
+Run it: `python -m weeks.week3.schedules` saves the schedule and LR-finder plots to reports/week3/.
 """
 from __future__ import annotations
 
@@ -125,9 +125,6 @@ def plot_lr_finder(result: LRFinderResult, ax=None):
 
 
 def main() -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     from shared.data import load_dataset
     from shared.paths import REPO_ROOT
 

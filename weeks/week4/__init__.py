@@ -1,1 +1,1 @@
-"""Week 4 reference solutions."""
+"""Week 4 · Transfer learning: pretrained backbones, feature extraction, fine-tuning, both frameworks."""

@@ -1,4 +1,4 @@
-"""Week 4 · Exercise 6: several pretrained backbones side by side — accuracy, parameters, latency.
+"""Week 4 · Demo (no exercise to fill in): several pretrained backbones side by side — accuracy, parameters, latency.
 
 What you will learn
 - A bigger backbone is not automatically better for *your* budget: compare accuracy with what it costs
@@ -9,7 +9,7 @@ What you will learn
 - The accuracy here is feature extraction (a linear head on cached features): the cheapest fair comparison
   of what the frozen features are worth.
 
-Run it: `python -m solutions.week4.backbone_comparison --dataset shapes --size 1000 --image-size 64`
+Run it: `python -m weeks.week4.backbone_comparison --dataset shapes --size 1000 --image-size 64`
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import argparse
 
 import numpy as np
 
-from shared.backbones import BACKBONES, OFFLINE, torch_backbones  # noqa: F401 — timm before TensorFlow
+from shared.backbones import BACKBONES, OFFLINE, torch_backbones
 from shared.timing import latency_ms_per_image
 
 LATENCY_REPEATS = 10

@@ -1,5 +1,5 @@
 # Exercise generated from solutions/week4/data_efficiency.py by `workbook release`: fill in each `# YOUR CODE HERE`.
-"""Week 4 · Exercise 5: fine-tuned against from scratch — accuracy as a function of training images per class.
+"""Week 4 · Exercise 5: Fine-tuned against from scratch — accuracy as a function of training images per class.
 
 What you will learn
 - Where transfer learning pays: with 10 images per class a CNN trained from scratch barely beats chance,
@@ -9,7 +9,7 @@ What you will learn
 - Why feature extraction is cheap: the frozen backbone's features are computed once per image, then a
   linear head trains on them in seconds.
 
-Run it: `python -m solutions.week4.data_efficiency --dataset folder:/tmp/cifar10 --per-class 10 50 250 0`
+Run it: `python -m weeks.week4.data_efficiency --dataset folder:/tmp/cifar10 --per-class 10 50 250 0`
 (0 means every training image), or `--dry-run` for a quick check. It saves data_efficiency.png.
 """
 from __future__ import annotations
@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from shared.backbones import torch_backbones  # noqa: F401 — imports timm safely, before anything else needs it
 from shared.data import Split
 from shared.data.torch_data import make_loader
 from solutions.week2.cnn import CNN
@@ -107,9 +106,6 @@ def run_experiment(dataset, per_class_counts=PER_CLASS_COUNTS, config: Experimen
 
 def plot_data_efficiency(results: dict, path=None):
     """Accuracy against training images per class (log scale), one line per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(6, 4))

@@ -1,5 +1,5 @@
 # Exercise generated from solutions/week4/feature_extraction.py by `workbook release`: fill in each `# YOUR CODE HERE`.
-"""Week 4 · Exercise 2: feature extraction — freeze the backbone, train only the new head.
+"""Week 4 · Exercise 2: Feature extraction — freeze the backbone, train only the new head.
 
 What you will learn
 - Freezing is two separate switches in PyTorch. `requires_grad=False` stops the optimizer from changing a
@@ -11,7 +11,7 @@ What you will learn
   of an image never change, so they can be computed once (`extract_features`) and a linear head trained on them.
 - Count what you train: Lite0 has 3.4 M parameters; its 10-class head has 12,810 of them (0.4 %).
 
-Run it: `python -m solutions.week4.feature_extraction --epochs 1 --dry-run`
+Run it: `python -m weeks.week4.feature_extraction --epochs 1 --dry-run`
 """
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ import copy
 import torch
 from torch import nn
 
-from shared.backbones import torch_backbones  # noqa: F401 — imports timm safely, before anything else needs it
 from solutions.week2.training import fit
 
 from .heads import find_head

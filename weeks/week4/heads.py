@@ -1,5 +1,5 @@
 # Exercise generated from solutions/week4/heads.py by `workbook release`: fill in each `# YOUR CODE HERE`.
-"""Week 4 · Exercise 1: a pretrained backbone with a new head.
+"""Week 4 · Exercise 1: A pretrained backbone with a new head.
 
 What you will learn
 - A pretrained ImageNet classifier is a *backbone* (convolutions that turn an image into a feature vector)
@@ -11,7 +11,7 @@ What you will learn
   one particular way. EfficientNet-Lite0 expects pixels scaled to [-1, 1] (mean = std = 0.5), torchvision's
   backbones the ImageNet mean/std. Feed Lite0 ImageNet-normalised pixels and every feature is off.
 
-Run it: `python -m solutions.week4.heads` builds Lite0 with a 10-class head and prints what changed.
+Run it: `python -m weeks.week4.heads` builds Lite0 with a 10-class head and prints what changed.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import dataclasses
 import torch
 from torch import nn
 
-from shared.backbones import torch_backbones  # noqa: F401 — first: it imports timm safely (see its docstring)
+from shared.backbones import torch_backbones
 from shared.data import Preprocessing
 
 DEFAULT_BACKBONE = "efficientnet_lite0"  # the offline default: its weights ship with a Python package

@@ -1,5 +1,5 @@
 # Exercise generated from solutions/week4/keras_transfer.py by `workbook release`: fill in each `# YOUR CODE HERE`.
-"""Week 4 · Exercise 4: the same two stages in Keras — `trainable`, BatchNorm and recompiling.
+"""Week 4 · Exercise 4: The same two stages in Keras — `trainable`, BatchNorm and recompiling.
 
 What you will learn
 - Keras freezes with one switch: `layer.trainable = False` takes the layer's weights out of
@@ -12,26 +12,21 @@ What you will learn
 - Keras has no parameter groups: the fine-tuning stage recompiles the whole model with one low learning rate
   (the Keras transfer-learning guide's recipe).
 
-Run it: `python -m solutions.week4.keras_transfer --epochs 2 --dry-run`
+Run it: `python -m weeks.week4.keras_transfer --epochs 2 --dry-run`
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 
-from shared.backbones import torch_backbones  # noqa: F401 — before TensorFlow: see shared/backbones/torch_backbones.py
+import keras
+from keras import layers
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # before the first `import keras`
-
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
-
-from shared.backbones import keras_backbones, preprocessing_for  # noqa: E402
-from shared.data import Preprocessing  # noqa: E402
-from shared.history import best_epoch, from_keras  # noqa: E402
-from shared.registry import register_model  # noqa: E402
-from solutions.week2.keras_cnn import EpochTimer  # noqa: E402
+from shared.backbones import keras_backbones, preprocessing_for
+from shared.data import Preprocessing
+from shared.history import best_epoch, from_keras
+from shared.registry import register_model
+from solutions.week2.keras_cnn import EpochTimer
 
 DEFAULT_BACKBONE = "efficientnet_lite0"
 FINE_TUNE_LR_FACTOR = 0.1   # the whole model, fine-tuning stage: 0.1 x the head's learning rate
@@ -119,23 +114,36 @@ def fine_tune_keras(model: keras.Model, train_ds, val_ds, *, epochs: int, learni
     return merged
 
 
-def _register(registry_name: str, backbone: str, description: str) -> None:
-    normalisation = preprocessing_for(backbone, "keras", TRANSFER_IMAGE_SIZE)
-
-    def build(num_classes: int, input_shape: tuple[int, int, int] = (TRANSFER_IMAGE_SIZE,) * 2 + (3,),
-              pretrained: bool = True) -> keras.Model:
-        return build_keras_transfer(num_classes, input_shape[0], backbone, pretrained)[0]
-
-    build.__name__ = build.__qualname__ = f"build_keras_{registry_name}"
-    register_model(registry_name, framework="keras", trainer=fine_tune_keras, batch_size=32, learning_rate=1e-3,
-                   preprocessing=Preprocessing(size=TRANSFER_IMAGE_SIZE, mean=tuple(normalisation.mean),
-                                               std=tuple(normalisation.std)),
-                   offline=backbone == "efficientnet_lite0", description=description)(build)
+def _transfer(backbone: str, num_classes: int, input_shape, pretrained: bool) -> keras.Model:
+    return build_keras_transfer(num_classes, input_shape[0], backbone, pretrained)[0]
 
 
-_register("transfer_lite0", "efficientnet_lite0", "EfficientNet-Lite0 (ImageNet, ported): head, then top 3 blocks")
-for _backbone in ("mobilenetv2", "efficientnetb0"):  # keras.applications: need their weights downloaded once
-    _register(f"transfer_{_backbone}", _backbone, f"keras.applications {_backbone}: head, then top 3 blocks")
+# The Keras twins of fine_tuning.py's registry entries (keras.applications backbones download their weights once).
+RECIPE = dict(trainer=fine_tune_keras, batch_size=32, learning_rate=1e-3)
+TRANSFER_SHAPE = (TRANSFER_IMAGE_SIZE, TRANSFER_IMAGE_SIZE, 3)
+
+
+@register_model("transfer_lite0", framework="keras", **RECIPE, offline=True,
+                preprocessing=preprocessing_for("efficientnet_lite0", "keras", TRANSFER_IMAGE_SIZE),
+                description="EfficientNet-Lite0 (ImageNet, ported): head, then top 3 blocks")
+def build_keras_transfer_lite0(num_classes: int, input_shape=TRANSFER_SHAPE, pretrained: bool = True) -> keras.Model:
+    return _transfer("efficientnet_lite0", num_classes, input_shape, pretrained)
+
+
+@register_model("transfer_mobilenetv2", framework="keras", **RECIPE, offline=False,
+                preprocessing=preprocessing_for("mobilenetv2", "keras", TRANSFER_IMAGE_SIZE),
+                description="keras.applications mobilenetv2: head, then top 3 blocks")
+def build_keras_transfer_mobilenetv2(num_classes: int, input_shape=TRANSFER_SHAPE,
+                                     pretrained: bool = True) -> keras.Model:
+    return _transfer("mobilenetv2", num_classes, input_shape, pretrained)
+
+
+@register_model("transfer_efficientnetb0", framework="keras", aliases=("transfer_efficientnet_b0",), **RECIPE,
+                offline=False, preprocessing=preprocessing_for("efficientnetb0", "keras", TRANSFER_IMAGE_SIZE),
+                description="keras.applications efficientnetb0: head, then top 3 blocks")
+def build_keras_transfer_efficientnetb0(num_classes: int, input_shape=TRANSFER_SHAPE,
+                                        pretrained: bool = True) -> keras.Model:
+    return _transfer("efficientnetb0", num_classes, input_shape, pretrained)
 
 
 def main(argv: list[str] | None = None) -> None:

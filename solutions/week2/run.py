@@ -1,8 +1,9 @@
-"""Week 2 · Train this week's models from the command line, in either framework.
+"""Week 2 · Runner (no exercise to fill in): train this week's models from the command line, in either framework.
 
-    python -m solutions.week2.train --model cnn --framework torch --epochs 5
-    python -m solutions.week2.train --model cnn --framework keras --dataset folder:/tmp/cifar10 --epochs 5
-    python -m solutions.week2.cnn --epochs 1 --dry-run          # the CI smoke test: a few batches
+Run it:
+    python -m solutions.week2.run --model cnn --framework torch --epochs 5
+    python -m solutions.week2.run --model cnn --framework keras --dataset folder:/tmp/cifar10 --epochs 5
+    python -m solutions.week2.run --dry-run          # a few batches of one epoch: checks that everything runs
 
 It wires the week's pieces together (data.py, cnn.py, lstm.py, training.py, keras_cnn.py) and prints what the
 run reached: parameters, best validation accuracy, test accuracy, seconds per epoch, and the environment.

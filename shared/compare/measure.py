@@ -1,18 +1,16 @@
 """One row of the comparison: build, train, evaluate, time and save one model (either framework)."""
 from __future__ import annotations
 
-import functools
-import importlib
 import traceback
 from dataclasses import dataclass
 
 import numpy as np
 
-from shared import metrics
-from shared.compare.checkpoint import save_weights, write_manifest
-from shared.compare.diagnose import diagnose
+from shared import metrics, reference
+from shared.checkpoints import Manifest, save_model
+from shared.compare.plan import RowSpec, describe_failure, short_path
 from shared.compare.recipe import Recipe, recipe_for
-from shared.compare.rows import RowSpec, describe_failure, short_path
+from shared.data import input_spec
 from shared.history import EPOCH_KEYS
 from shared.timing import Stopwatch
 
@@ -27,22 +25,22 @@ class RowOutcome:
 
 
 def backend_for(framework: str):
-    return importlib.import_module(f"shared.compare.{framework}_backend")
+    """The module that trains and measures models of `framework`: torch_backend or keras_backend."""
+    if framework == "torch":
+        from shared.compare import torch_backend
+
+        return torch_backend
+    from shared.compare import keras_backend
+
+    return keras_backend
 
 
-def input_shape_for(dataset, recipe: Recipe) -> tuple[int, int, int]:
-    """The dataset's (H, W, C), or the backbone's input size when its preprocessing resizes."""
-    height, width, channels = dataset.image_shape
-    size = getattr(recipe.preprocessing, "size", None)
-    channels = getattr(recipe.preprocessing, "channels", None) or channels
-    return (size, size, channels) if size else (height, width, channels)
-
-
-def normalisation(dataset, recipe: Recipe) -> dict:
-    source = recipe.preprocessing if recipe.preprocessing is not None else dataset
-    mean, std = getattr(source, "mean", dataset.mean), getattr(source, "std", dataset.std)
-    return {"mean": [float(v) for v in mean], "std": [float(v) for v in std],
-            "size": input_shape_for(dataset, recipe)[0]}
+def diagnose(history: dict) -> dict:
+    """Week 3's diagnosis of a history, as a dict for results.json, with the train/validation accuracy gap."""
+    result = reference.diagnose(history)
+    gap = float(history["train_acc"][-1] - history["val_acc"][-1])
+    return {"verdict": result.verdict, "message": result.message, "evidence": result.evidence,
+            "advice": result.advice, "gap": gap}
 
 
 def _evaluate(logits, labels, dataset) -> dict:
@@ -57,34 +55,32 @@ def _latency(backend, model, input_shape, repeats: int) -> dict:
             for size in LATENCY_BATCHES}
 
 
-def _save(spec: RowSpec, model, dataset, recipe: Recipe, out_dir, extra: dict) -> dict:
+def _save(spec: RowSpec, model, dataset, inputs, out_dir, metrics_: dict) -> dict:
     directory = out_dir / "checkpoints" / spec.row_id
-    weights = save_weights(model, spec.framework, directory)
-    manifest = write_manifest(
-        directory, name=spec.name, framework=spec.framework, impl=spec.impl, num_classes=dataset.num_classes,
-        input_shape=list(input_shape_for(dataset, recipe)), class_names=list(dataset.class_names),
-        preprocessing=normalisation(dataset, recipe), file=weights.name, dataset=dataset.name, **extra)
-    return {"checkpoint": {"file": str(weights.relative_to(out_dir)), "manifest": str(manifest.relative_to(out_dir))},
+    manifest = Manifest(name=spec.name, framework=spec.framework, impl=spec.impl,
+                        class_names=list(dataset.class_names), input=inputs, dataset=dataset.name, metrics=metrics_)
+    weights = save_model(directory, model, manifest)
+    return {"checkpoint": {"file": str(weights.relative_to(out_dir)),
+                           "manifest": str((directory / "manifest.json").relative_to(out_dir))},
             "model_size_bytes": weights.stat().st_size}
 
 
-def _train(spec: RowSpec, dataset, config, recipe: Recipe):
+def _train(spec: RowSpec, dataset, config, recipe: Recipe, inputs):
     backend = backend_for(spec.framework)
-    model = backend.build(spec.entry, dataset.num_classes, input_shape_for(dataset, recipe), config.seed)
-    data = {split: backend.make_data(getattr(dataset, split), train=split == "train", dataset=dataset,
-                                     recipe=recipe, seed=config.seed) for split in ("train", "val", "test")}
-    trainer = recipe.trainer or backend.default_trainer(spec.impl, recipe, config.progress)
+    model = backend.build(spec.entry, dataset.num_classes, inputs.shape, config.seed)
+    data = {split: backend.make_data(getattr(dataset, split), train=split == "train", spec=inputs,
+                                     batch_size=recipe.batch_size, seed=config.seed)
+            for split in ("train", "val", "test")}
     with Stopwatch() as watch:
-        history = trainer(model, data["train"], data["val"], epochs=config.epochs,
-                          learning_rate=recipe.learning_rate, seed=config.seed, device=backend.device())
-    check_history(history, trainer, config.epochs)
+        history = recipe.trainer(model, data["train"], data["val"], epochs=config.epochs,
+                                 learning_rate=recipe.learning_rate, seed=config.seed, device=backend.device(),
+                                 progress=config.progress)
+    check_history(history, recipe.trainer, config.epochs)
     return backend, model, data, history, watch.seconds
 
 
 def trainer_name(trainer) -> str:
-    """`fit (weeks/week2/training.py)`: the function doing the training, unwrapped from a default trainer."""
-    if isinstance(trainer, functools.partial) and trainer.args and callable(trainer.args[0]):
-        trainer = trainer.args[0]  # the default trainers wrap week 2's fit/fit_keras
+    """`train_cnn (weeks/week2/cnn.py)`: the trainer's name and the file it comes from."""
     code = getattr(trainer, "__code__", None)
     return getattr(trainer, "__qualname__", "the trainer") + (f" ({short_path(code.co_filename)})" if code else "")
 
@@ -106,22 +102,22 @@ def check_history(history, trainer, epochs: int) -> None:
 
 def measure_row(spec: RowSpec, dataset, config, out_dir) -> RowOutcome:
     recipe = recipe_for(spec.entry.info, config)
-    backend, model, data, history, seconds = _train(spec, dataset, config, recipe)
+    inputs = input_spec(dataset.image_shape, dataset.mean, dataset.std, recipe.preprocessing)  # the one decision
+    backend, model, data, history, seconds = _train(spec, dataset, config, recipe, inputs)
     logits, labels = backend.predict(model, data["test"])
     if not np.array_equal(labels, dataset.test.labels):
         raise ValueError("the test loader must keep the dataset's order (train=False: no shuffling, no dropping).")
     epochs_run = len(history["train_loss"])
     total, trainable = metrics.count_parameters(model)
-    row = {"description": recipe.description or spec.entry.info.get("description", ""),
+    row = {"description": recipe.description,
            "recipe": {"learning_rate": recipe.learning_rate, "batch_size": recipe.batch_size,
-                      "optimizer": recipe.optimizer, "overrides": list(recipe.overrides),
-                      "normalisation": normalisation(dataset, recipe)},
-           "input_shape": list(input_shape_for(dataset, recipe)), **_evaluate(logits, labels, dataset),
+                      "trainer": trainer_name(recipe.trainer), "overrides": list(recipe.overrides)},
+           "input": inputs.as_dict(), **_evaluate(logits, labels, dataset),
            "params_total": total, "params_trainable": trainable, "train_time_s": seconds,
            "train_images_per_s": len(dataset.train.labels) * epochs_run / seconds,
-           **_latency(backend, model, input_shape_for(dataset, recipe), config.latency_repeats),
+           **_latency(backend, model, inputs.shape, config.latency_repeats),
            "best_epoch": int(history["best_epoch"]), "history": history, "diagnosis": diagnose(history)}
-    row.update(_save(spec, model, dataset, recipe, out_dir,
+    row.update(_save(spec, model, dataset, inputs, out_dir,
                      {"best_epoch": row["best_epoch"], "test_accuracy": row["test_accuracy"]}))
     return RowOutcome(row, metrics.as_predictions(logits))
 

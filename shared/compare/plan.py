@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared import registry
-from shared.paths import REPO_ROOT
 from shared.compare.config import CompareConfig, check_choices
+from shared.paths import REPO_ROOT
 
 SHARED_DIR = REPO_ROOT / "shared"
 
@@ -59,7 +59,7 @@ def describe_failure(error: BaseException) -> tuple[str, str]:
 
 def _mine(reference: registry.ModelEntry) -> RowSpec:
     """The learner's counterpart of a reference entry: import weeks/<week>/<module>.py, which registers it."""
-    from shared.grading.target import ExerciseImportError, import_exercise
+    from shared.exercises import ExerciseImportError, import_exercise
 
     _, week, module = reference.builder.__module__.split(".")[:3]
     spec = RowSpec(reference.name, reference.framework, "mine", None)
@@ -85,6 +85,10 @@ def plan_rows(config: CompareConfig) -> tuple[list[RowSpec], list[str]]:
                 notes.append(f"no {framework} implementation of {name!r} is registered")
                 continue
             reference = registry.get_entry(name, framework)
+            if "trainer" not in reference.info:
+                notes.append(f"{name}/{framework} registers no trainer, so it cannot be a row (a pretrained "
+                             f"backbone on its own? its transfer_* entry trains it)")
+                continue
             rows.append(RowSpec(name, framework, "reference", reference))
             if config.mine and reference.builder.__module__.startswith("solutions."):
                 rows.append(_mine(reference))
