@@ -12,6 +12,7 @@ Run it: `python -m solutions.week2.data` prints one batch's shapes and statistic
 """
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import dataclass
 from typing import Callable
@@ -140,10 +141,13 @@ def make_dataloaders(ds, batch_size: int = 64, *, num_workers: int | None = None
     ### END SOLUTION
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     from shared.data import load_dataset
 
-    ds = load_dataset("shapes")
+    parser = argparse.ArgumentParser(description="Print one training batch's shapes and statistics.")
+    parser.add_argument("--dry-run", action="store_true", help="a small dataset (the output is the same kind)")
+    args = parser.parse_args(argv)
+    ds = load_dataset("shapes", size=300 if args.dry_run else None)
     loaders = make_dataloaders(ds, batch_size=32)
     images, labels = next(iter(loaders.train))
     print(f"{ds.name}: {len(ds.train.images)} train / {len(ds.val.images)} val images of shape {ds.image_shape}")

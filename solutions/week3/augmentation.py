@@ -18,6 +18,9 @@ Run it: `python -m solutions.week3.augmentation` saves a grid of one image augme
 """
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch.nn import functional as F
@@ -121,18 +124,20 @@ def plot_grid(original: np.ndarray, augmented: np.ndarray, title: str = "one ima
     return figure
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     from shared.data import load_dataset
-    from shared.paths import REPO_ROOT
+    from shared.plots import save_figure
 
+    parser = argparse.ArgumentParser(description="Save a grid of one image augmented eight ways.")
+    parser.add_argument("--out", default="reports/week3", help="folder for augmentation_grid.png")
+    parser.add_argument("--dry-run", action="store_true", help="the same: it is already quick")
+    args = parser.parse_args(argv)
     torch.manual_seed(0)
     ds = load_dataset("shapes", size=200, image_size=32, seed=0)
     image = ds.train.images[0]
     grid = augment_grid(image, make_train_transform(image.shape[0]))
-    out = REPO_ROOT / "reports" / "week3"
-    out.mkdir(parents=True, exist_ok=True)
-    plot_grid(image, grid).savefig(out / "augmentation_grid.png", dpi=100)
-    print(f"saved {out / 'augmentation_grid.png'}")
+    path = save_figure(plot_grid(image, grid), Path(args.out) / "augmentation_grid.png")
+    print(f"saved {path}")
 
 
 if __name__ == "__main__":

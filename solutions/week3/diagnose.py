@@ -15,6 +15,7 @@ Run it: `python -m solutions.week3.diagnose` prints the verdict for four made-up
 """
 from __future__ import annotations
 
+import argparse
 import math
 from dataclasses import dataclass
 
@@ -104,7 +105,10 @@ def diagnose(history: dict) -> Diagnosis:
     ### END SOLUTION
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Print the diagnosis of four made-up histories.")
+    parser.add_argument("--dry-run", action="store_true", help="the same: it is already quick")
+    parser.parse_args(argv)
     examples = {
         "overfitting": {"train_loss": [2.0, 1.0, 0.5, 0.2], "val_loss": [2.0, 1.2, 1.3, 1.6],
                         "train_acc": [0.3, 0.6, 0.85, 0.97], "val_acc": [0.3, 0.55, 0.58, 0.57]},

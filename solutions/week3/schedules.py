@@ -14,10 +14,12 @@ Run it: `python -m solutions.week3.schedules` saves the schedule and LR-finder p
 """
 from __future__ import annotations
 
+import argparse
 import copy
 import itertools
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -162,27 +164,31 @@ def plot_lr_finder(result: LRFinderResult, ax=None):
     return ax
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     from shared.data import load_dataset
-    from shared.paths import REPO_ROOT
+    from shared.plots import save_figure
 
     from .augmentation import make_loaders
     from .regularization import RegularizedNet
 
-    out = REPO_ROOT / "reports" / "week3"
-    out.mkdir(parents=True, exist_ok=True)
+    parser = argparse.ArgumentParser(description="Plot three schedules and run the LR finder.")
+    parser.add_argument("--out", default="reports/week3", help="folder for schedules.png and lr_finder.png")
+    parser.add_argument("--dry-run", action="store_true", help="a shorter LR range test on fewer images")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
     epochs, steps = 10, 50
     curves = {
         "step decay (per epoch)": lr_curve(lambda o: step_decay(o, step_size=3, gamma=0.3), epochs, steps),
         "cosine + warmup (per batch)": lr_curve(lambda o: cosine_with_warmup(o, epochs * steps, 50), epochs, steps),
         "OneCycle (per batch)": lr_curve(lambda o: one_cycle(o, 0.1, epochs * steps), epochs, steps),
     }
-    plot_schedules(curves).figure.savefig(out / "schedules.png", dpi=100)
-    ds = load_dataset("shapes", size=1000, image_size=16, seed=0)
+    save_figure(plot_schedules(curves).figure, out / "schedules.png")
+    ds = load_dataset("shapes", size=300 if args.dry_run else 1000, image_size=16, seed=0)
     train, _, _ = make_loaders(ds, batch_size=32)
     model = RegularizedNet(ds.num_classes, ds.image_shape, hidden=128)
-    result = lr_range_test(model, train, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), num_steps=80)
-    plot_lr_finder(result).figure.savefig(out / "lr_finder.png", dpi=100)
+    result = lr_range_test(model, train, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+                           num_steps=20 if args.dry_run else 80)
+    save_figure(plot_lr_finder(result).figure, out / "lr_finder.png")
     print(f"suggested LR {result.suggestion:.3g}; plots in {out}")
 
 

@@ -14,6 +14,7 @@ Run it: `python -m solutions.week4.heads` builds Lite0 with a 10-class head and 
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 
 import torch
@@ -74,7 +75,10 @@ def build_transfer_model(num_classes: int, backbone: str = DEFAULT_BACKBONE, ima
     ### END SOLUTION
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Build Lite0 with a 10-class head and print what changed.")
+    parser.add_argument("--dry-run", action="store_true", help="the same: it is already quick")
+    parser.parse_args(argv)
     model, preprocessing = build_transfer_model(10, image_size=64)
     name, head = find_head(model)
     logits = model.eval()(torch.zeros(2, 3, 64, 64))  # (2, 10)

@@ -18,6 +18,7 @@ Run it: `python -m weeks.week3.checkpoint` trains 4 epochs straight, then 2 + re
 """
 from __future__ import annotations
 
+import argparse
 import os
 import random
 import tempfile
@@ -93,7 +94,10 @@ def _demo_run(path: Path, epochs: int, stop_at: int | None) -> nn.Module:
     return model
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Train 4 epochs straight, then 2 + resume + 2, and compare.")
+    parser.add_argument("--dry-run", action="store_true", help="the same: it is already quick")
+    parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "run.pt"
         straight = _demo_run(Path(directory) / "never.pt", epochs=4, stop_at=None)

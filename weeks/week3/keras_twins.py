@@ -21,6 +21,8 @@ mixed-precision model's dtypes.
 """
 from __future__ import annotations
 
+import argparse
+
 import keras
 from keras import layers
 
@@ -67,7 +69,10 @@ def build_keras_mixed_cnn(num_classes: int, input_shape: tuple[int, int, int], p
     raise NotImplementedError()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Print a few schedule values and a mixed-precision model's dtypes.")
+    parser.add_argument("--dry-run", action="store_true", help="the same: it is already quick")
+    parser.parse_args(argv)
     schedule = keras_cosine_warmup(0.1, total_steps=100, warmup_steps=10)
     print("cosine+warmup LR at steps 0, 5, 10, 55, 99:", [round(float(schedule(s)), 4) for s in (0, 5, 10, 55, 99)])
     model = build_keras_mixed_cnn(10, (32, 32, 3))

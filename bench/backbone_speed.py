@@ -1,8 +1,8 @@
 """How fast is efficientnet_lite0 on this machine? Inference latency and training throughput, both frameworks.
 
-    python -m shared.backbones.benchmark                       # torch and keras, 224/128/96 px
-    python -m shared.backbones.benchmark --frameworks torch --sizes 96 --steps 3 --threads 1
-    python -m shared.backbones.benchmark --probe /tmp/cifar10/train --sizes 32 64 96 128 --per-class 200
+    python bench/backbone_speed.py                       # torch and keras, 224/128/96 px
+    python bench/backbone_speed.py --frameworks torch --sizes 96 --steps 3 --threads 1
+    python bench/backbone_speed.py --probe /tmp/cifar10/train --sizes 32 64 96 128 --per-class 200
 
 For each input size: inference latency at batch 1 and batch 32 (eval mode, no gradients), then images/s for
 one training step (forward + backward + SGD update) at batch 32, head only (backbone frozen) and full fine-tune.
