@@ -49,11 +49,19 @@ def start_chromium(window: tuple[int, int] = WINDOW):
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                      "--disable-extensions", "--no-first-run", f"--window-size={window[0]},{window[1]}"):
         options.add_argument(argument)   # no-sandbox: CI runs as root; dev-shm: small /dev/shm in containers
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})   # the page's console, for js_errors()
     try:
         return webdriver.Chrome(service=Service(executable_path=driver), options=options)
     except WebDriverException as error:
         pytest.fail(f"{browser} with {driver} is installed but did not start ({error.msg}); reinstall both with "
                     f"`{INSTALL}` so that their versions match")
+
+
+def js_errors(driver) -> list[str]:
+    """The page's script errors since the last call (uncaught exceptions, console.error), as messages. Failed
+    requests are left out: an API's 4xx answer to a bad upload is expected, and the page shows it."""
+    return [entry["message"] for entry in driver.get_log("browser")
+            if entry["level"] == "SEVERE" and entry.get("source") != "network"]
 
 
 @pytest.fixture(scope="session")
