@@ -83,7 +83,8 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     raise NotImplementedError()
 
 
-@register_model("cnn", framework="torch", description="3 conv blocks (conv-BN-ReLU-pool), dropout, 2 dense")
+@register_model("cnn", framework="torch", description="3 conv blocks (conv-BN-ReLU-pool), dropout, 2 dense",
+                gradcam_layer="features.-1.2")
 def build_cnn(num_classes: int, input_shape: tuple[int, int, int] = (32, 32, 3), **options) -> CNN:
     """The registry's builder: `create_model("cnn", num_classes=10, input_shape=(32, 32, 3), widths=(16, 32, 64))`."""
     return CNN(num_classes=num_classes, input_shape=tuple(input_shape), **options)

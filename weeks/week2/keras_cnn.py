@@ -83,7 +83,8 @@ def count_keras_parameters(model: keras.Model) -> tuple[int, int]:
     return int(model.count_params()), trainable
 
 
-@register_model("cnn", framework="keras", description="Functional twin of the PyTorch CNN")
+@register_model("cnn", framework="keras", description="Functional twin of the PyTorch CNN",
+                gradcam_layer=("ReLU", -1))
 def build_cnn_keras(num_classes: int, input_shape: tuple[int, int, int] = (32, 32, 3), **options) -> keras.Model:
     return build_keras_cnn(num_classes=num_classes, input_shape=tuple(input_shape), **options)
 

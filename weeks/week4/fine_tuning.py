@@ -109,7 +109,8 @@ def _register(registry_name: str, backbone: str, description: str) -> None:
     register_model(registry_name, framework="torch", trainer=fine_tune, batch_size=32, learning_rate=1e-3,
                    preprocessing=Preprocessing(size=TRANSFER_IMAGE_SIZE, mean=tuple(normalisation.mean),
                                                std=tuple(normalisation.std)),
-                   offline=backbone == "efficientnet_lite0", description=description)(build)
+                   offline=backbone == "efficientnet_lite0", description=description,
+                   gradcam_layer=torch_backbones.GRADCAM_LAYERS[backbone])(build)
 
 
 _register("transfer_lite0", "efficientnet_lite0", "EfficientNet-Lite0 (ImageNet): head, then top 3 blocks fine-tuned")
