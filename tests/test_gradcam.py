@@ -67,6 +67,17 @@ def trained(shapes):
     return model.eval()
 
 
+def test_shape_masks_come_with_the_same_pixels():
+    from shared.data.shapes import generate
+
+    images, labels, masks = generate_with_masks(40, 24, seed=3)
+    plain_images, plain_labels = generate(40, 24, seed=3)
+    assert np.array_equal(images, plain_images) and np.array_equal(labels, plain_labels)
+    assert masks.shape == (40, 24, 24) and masks.min() >= 0 and masks.max() <= 1
+    area = (masks > 0.5).mean(axis=(1, 2))
+    assert area.min() > 0.03 and area.max() < 0.6, "each image shows one shape of a sensible size"
+
+
 def _pointing(heatmaps: list[np.ndarray], masks: np.ndarray) -> tuple[float, float, float]:
     """(share of peaks on the shape (within TOLERANCE_PX), that share by chance, median heat ratio on/off shape)."""
     near = np.stack([scipy.ndimage.binary_dilation(mask, iterations=TOLERANCE_PX) for mask in masks])
@@ -231,3 +242,20 @@ def test_resize_matches_bilinear_with_half_pixel_centres():
     heat = np.random.default_rng(0).random((5, 7)).astype(np.float32)
     expected = tf.image.resize(heat[..., None], (32, 24), method="bilinear").numpy()[..., 0]
     np.testing.assert_allclose(resize(heat, (32, 24)), expected, atol=1e-5)
+
+
+def test_explain_answers_what_the_api_returns():
+    from shared.interpret.explain import explain
+
+    entry = get_entry("cnn", "torch")
+    model = create_model("cnn", num_classes=3, input_shape=(16, 16, 3), **SMALL)
+    photo = np.random.default_rng(1).integers(0, 256, (40, 30, 3), dtype=np.uint8)   # the upload, another size
+    pixels = np.random.default_rng(2).normal(size=(16, 16, 3)).astype(np.float32)   # what the model sees
+    answer = explain(entry, model, pixels, photo, ["a", "b", "c"], class_index=1)
+    assert answer["class_index"] == 1 and answer["label"] == "b" and answer["layer"] == "features.2.2"
+    assert answer["overlay"].startswith("data:image/png;base64,")
+    keras_entry = get_entry("cnn", "keras")
+    keras_model = keras_entry.builder(num_classes=3, input_shape=(16, 16, 3), **SMALL)
+    assert explain(keras_entry, keras_model, pixels, photo, ["a", "b", "c"])["layer"].startswith("re_lu")
+    with pytest.raises(GradCamUnavailable, match="names no Grad-CAM layer"):
+        explain(get_entry("lstm", "torch"), None, pixels, photo, ["a", "b", "c"])

@@ -220,7 +220,7 @@ def generate(count: int, image_size: int = DEFAULT_IMAGE_SIZE, seed: int = 0) ->
     >>> images.shape, images.dtype, labels[:5]
     ((20, 32, 32, 3), dtype('uint8'), array([...]))
     """
-    images, labels, _ = generate_with_masks(count, image_size, seed)
+    images, labels, _ = _generate(count, image_size, seed, with_masks=False)
     return images, labels
 
 
@@ -229,6 +229,10 @@ def generate_with_masks(count: int, image_size: int = DEFAULT_IMAGE_SIZE,
     """`generate(count, image_size, seed)` (the same pixels and labels) and where each shape is drawn:
     float32 masks (count, S, S), the shape's coverage in [0, 1] (a soft one-pixel edge). Grad-CAM tests use it.
     """
+    return _generate(count, image_size, seed, with_masks=True)
+
+
+def _generate(count: int, image_size: int, seed: int, with_masks: bool):
     if count < 0:
         raise ValueError(f"count must be >= 0, got {count}.")
     if image_size < 8:
@@ -236,8 +240,10 @@ def generate_with_masks(count: int, image_size: int = DEFAULT_IMAGE_SIZE,
     rng = np.random.default_rng([seed, count, image_size])
     labels = rng.permutation(np.arange(count) % len(CLASS_NAMES)).astype(np.int64)
     images = np.empty((count, image_size, image_size, 3), dtype=np.uint8)
-    masks = np.empty((count, image_size, image_size), dtype=np.float32)
+    masks = np.empty((count, image_size, image_size), dtype=np.float32) if with_masks else None
     for start in range(0, count, CHUNK):
         stop = min(start + CHUNK, count)
-        images[start:stop], masks[start:stop] = _render_chunk(rng, labels[start:stop], image_size)
+        images[start:stop], coverage = _render_chunk(rng, labels[start:stop], image_size)
+        if with_masks:
+            masks[start:stop] = coverage
     return images, labels, masks
