@@ -8,7 +8,8 @@
 
 Chromium and its driver come from the system (Debian: `apt-get install -y chromium chromium-driver`); browser
 builds cannot be downloaded by tests. Where they are absent the tests skip and say that command. Where they are
-present but cannot start, the tests fail: CI installs them, so a broken browser must not pass as a skip.
+present but cannot start, the tests fail: CI installs them, so a broken browser must not pass as a skip. With
+WORKBOOK_BROWSER_REQUIRED=1 (set by .ci/run) a missing browser fails too.
 Selenium is pointed at both executables, so Selenium Manager never tries the network.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 import pytest
 
 INSTALL = "apt-get install -y chromium chromium-driver"
+REQUIRED = "WORKBOOK_BROWSER_REQUIRED"   # "1": fail instead of skipping when the browser is missing (CI)
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 WINDOW = (1280, 900)
 
@@ -39,7 +41,10 @@ def start_chromium(window: tuple[int, int] = WINDOW):
     browser, driver = find_chromium()
     if browser is None or driver is None:
         missing = " and ".join(name for name, path in (("chromium", browser), ("chromedriver", driver)) if not path)
-        pytest.skip(f"{missing} not found: install headless Chromium with `{INSTALL}` (Debian/Ubuntu)")
+        message = f"{missing} not found: install headless Chromium with `{INSTALL}` (Debian/Ubuntu)"
+        if os.environ.get(REQUIRED) == "1":
+            pytest.fail(f"{message}; {REQUIRED}=1 says this machine must run the browser tests")
+        pytest.skip(message)
     from selenium import webdriver
     from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.chrome.service import Service
