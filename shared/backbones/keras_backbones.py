@@ -49,6 +49,8 @@ LITE0_STAGES = [  # (expand_ratio, kernel, first stride, out_channels, repeats),
 ]
 LITE0_STEM, LITE0_HEAD = 32, 1280
 BN_EPSILON = 1e-3      # the TensorFlow value the lite0 weights were trained with
+# Grad-CAM target per backbone (shared/interpret/gradcam.py): the last convolutional activation before the pooling
+GRADCAM_LAYERS = {"efficientnet_lite0": "head_act", "mobilenetv2": "out_relu", "efficientnetb0": "top_activation"}
 HEAD_DROPOUT = 0.2
 APPLICATIONS = {       # name -> (keras.applications class, weights file, md5 or None)
     "mobilenetv2": ("MobileNetV2", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5", None),
@@ -318,4 +320,5 @@ for _name, _offline, _aliases, _description in [
     ("efficientnetb0", False, ("efficientnet_b0",), "keras.applications EfficientNetB0, ImageNet weights"),
 ]:
     register_model(_name, framework="keras", aliases=_aliases, pretrained=True, offline=_offline,
-                   preprocessing=preprocessing_for(_name, "keras"), description=_description)(_builder(_name))
+                   preprocessing=preprocessing_for(_name, "keras"), description=_description,
+                   gradcam_layer=GRADCAM_LAYERS[_name])(_builder(_name))

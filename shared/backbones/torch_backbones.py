@@ -47,6 +47,9 @@ from shared.registry import register_model
 
 TORCHVISION_NAMES = ("resnet18", "mobilenet_v3_small", "efficientnet_b0")
 LITE0_TIMM_NAME = "tf_efficientnet_lite0"  # TF "same" padding + BN eps 1e-3, as the weights were trained
+# Grad-CAM target per backbone (shared/interpret/gradcam.py): the last convolutional activation before the pooling
+GRADCAM_LAYERS = {"efficientnet_lite0": "bn2", "resnet18": "layer4", "mobilenet_v3_small": "features.-1",
+                  "efficientnet_b0": "features.-1"}
 
 
 # ----------------------------------------------------------------------------------------------------- weights
@@ -251,4 +254,5 @@ for _name, _offline, _aliases, _description in [
     ("efficientnet_b0", False, ("efficientnetb0",), "torchvision EfficientNet-B0, ImageNet weights"),
 ]:
     register_model(_name, framework="torch", aliases=_aliases, pretrained=True, offline=_offline,
-                   preprocessing=preprocessing_for(_name, "torch"), description=_description)(_builder(_name))
+                   preprocessing=preprocessing_for(_name, "torch"), description=_description,
+                   gradcam_layer=GRADCAM_LAYERS[_name])(_builder(_name))

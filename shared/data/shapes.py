@@ -151,8 +151,9 @@ def _clutter(rng, n: int, grid: np.ndarray, pixels_per_unit: float) -> list[tupl
     return layers
 
 
-def _render_chunk(rng, labels: np.ndarray, image_size: int) -> np.ndarray:
-    """uint8 (n, S, S, 3) images of the shapes named by `labels`; drawn channels-first, then transposed."""
+def _render_chunk(rng, labels: np.ndarray, image_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 (n, S, S, 3) images of the shapes named by `labels`, and float32 (n, S, S) the shape's coverage
+    (1 inside, 0 outside, soft at the edge; before the clutter drawn in front). Drawn channels-first."""
     n = len(labels)
     centres = (np.arange(image_size, dtype=np.float32) + 0.5) / image_size * 2 - 1
     grid = np.stack(np.meshgrid(centres, centres, indexing="xy"))  # (2, S, S): x to the right, y down
@@ -202,7 +203,7 @@ def _render_chunk(rng, labels: np.ndarray, image_size: int) -> np.ndarray:
     image += noise
     image += 0.5
     np.clip(image, 0, 255, out=image)
-    return image.astype(np.uint8).transpose(0, 2, 3, 1)
+    return image.astype(np.uint8).transpose(0, 2, 3, 1), alpha[:, 0]
 
 
 def _blend(image: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> None:
@@ -219,6 +220,19 @@ def generate(count: int, image_size: int = DEFAULT_IMAGE_SIZE, seed: int = 0) ->
     >>> images.shape, images.dtype, labels[:5]
     ((20, 32, 32, 3), dtype('uint8'), array([...]))
     """
+    images, labels, _ = _generate(count, image_size, seed, with_masks=False)
+    return images, labels
+
+
+def generate_with_masks(count: int, image_size: int = DEFAULT_IMAGE_SIZE,
+                        seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`generate(count, image_size, seed)` (the same pixels and labels) and where each shape is drawn:
+    float32 masks (count, S, S), the shape's coverage in [0, 1] (a soft one-pixel edge). Grad-CAM tests use it.
+    """
+    return _generate(count, image_size, seed, with_masks=True)
+
+
+def _generate(count: int, image_size: int, seed: int, with_masks: bool):
     if count < 0:
         raise ValueError(f"count must be >= 0, got {count}.")
     if image_size < 8:
@@ -226,7 +240,10 @@ def generate(count: int, image_size: int = DEFAULT_IMAGE_SIZE, seed: int = 0) ->
     rng = np.random.default_rng([seed, count, image_size])
     labels = rng.permutation(np.arange(count) % len(CLASS_NAMES)).astype(np.int64)
     images = np.empty((count, image_size, image_size, 3), dtype=np.uint8)
+    masks = np.empty((count, image_size, image_size), dtype=np.float32) if with_masks else None
     for start in range(0, count, CHUNK):
         stop = min(start + CHUNK, count)
-        images[start:stop] = _render_chunk(rng, labels[start:stop], image_size)
-    return images, labels
+        images[start:stop], coverage = _render_chunk(rng, labels[start:stop], image_size)
+        if with_masks:
+            masks[start:stop] = coverage
+    return images, labels, masks

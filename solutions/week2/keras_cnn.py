@@ -41,7 +41,8 @@ def train_keras(model: keras.Model, train_ds, val_ds, *, epochs: int, learning_r
                      verbose=1 if progress else 0)
 
 
-@register_model("cnn", framework="keras", trainer=train_keras, description="Functional twin of the PyTorch CNN")
+@register_model("cnn", framework="keras", trainer=train_keras, gradcam_layer=("ReLU", -1),
+                description="Functional twin of the PyTorch CNN")
 def build_keras_cnn(num_classes: int = 10, input_shape: tuple[int, int, int] = (32, 32, 3),
                     widths: tuple[int, ...] = (32, 64, 128), hidden_units: int = 128, dropout_rate: float = 0.3,
                     kernel_size: int = 3) -> keras.Model:

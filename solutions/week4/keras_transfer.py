@@ -145,6 +145,7 @@ TRANSFER_SHAPE = (TRANSFER_IMAGE_SIZE, TRANSFER_IMAGE_SIZE, 3)
 
 @register_model("transfer_lite0", framework="keras", **RECIPE, offline=True,
                 preprocessing=preprocessing_for("efficientnet_lite0", "keras", TRANSFER_IMAGE_SIZE),
+                gradcam_layer=keras_backbones.GRADCAM_LAYERS["efficientnet_lite0"],
                 description="EfficientNet-Lite0 (ImageNet, ported): head, then top 3 blocks")
 def build_keras_transfer_lite0(num_classes: int, input_shape=TRANSFER_SHAPE, pretrained: bool = True) -> keras.Model:
     return _transfer("efficientnet_lite0", num_classes, input_shape, pretrained)
@@ -152,6 +153,7 @@ def build_keras_transfer_lite0(num_classes: int, input_shape=TRANSFER_SHAPE, pre
 
 @register_model("transfer_mobilenetv2", framework="keras", **RECIPE, offline=False,
                 preprocessing=preprocessing_for("mobilenetv2", "keras", TRANSFER_IMAGE_SIZE),
+                gradcam_layer=keras_backbones.GRADCAM_LAYERS["mobilenetv2"],
                 description="keras.applications mobilenetv2: head, then top 3 blocks")
 def build_keras_transfer_mobilenetv2(num_classes: int, input_shape=TRANSFER_SHAPE,
                                      pretrained: bool = True) -> keras.Model:
@@ -160,6 +162,7 @@ def build_keras_transfer_mobilenetv2(num_classes: int, input_shape=TRANSFER_SHAP
 
 @register_model("transfer_efficientnetb0", framework="keras", aliases=("transfer_efficientnet_b0",), **RECIPE,
                 offline=False, preprocessing=preprocessing_for("efficientnetb0", "keras", TRANSFER_IMAGE_SIZE),
+                gradcam_layer=keras_backbones.GRADCAM_LAYERS["efficientnetb0"],
                 description="keras.applications efficientnetb0: head, then top 3 blocks")
 def build_keras_transfer_efficientnetb0(num_classes: int, input_shape=TRANSFER_SHAPE,
                                         pretrained: bool = True) -> keras.Model:

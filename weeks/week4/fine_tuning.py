@@ -109,6 +109,7 @@ TRANSFER_SHAPE = (TRANSFER_IMAGE_SIZE, TRANSFER_IMAGE_SIZE, 3)
 
 @register_model("transfer_lite0", framework="torch", **RECIPE, offline=True,
                 preprocessing=preprocessing_for("efficientnet_lite0", "torch", TRANSFER_IMAGE_SIZE),
+                gradcam_layer=torch_backbones.GRADCAM_LAYERS["efficientnet_lite0"],
                 description="EfficientNet-Lite0 (ImageNet): head, then top 3 blocks fine-tuned")
 def build_transfer_lite0(num_classes: int, input_shape=TRANSFER_SHAPE, pretrained: bool = True) -> nn.Module:
     return _transfer("efficientnet_lite0", num_classes, input_shape, pretrained)
@@ -116,6 +117,7 @@ def build_transfer_lite0(num_classes: int, input_shape=TRANSFER_SHAPE, pretraine
 
 @register_model("transfer_resnet18", framework="torch", **RECIPE, offline=False,
                 preprocessing=preprocessing_for("resnet18", "torch", TRANSFER_IMAGE_SIZE),
+                gradcam_layer=torch_backbones.GRADCAM_LAYERS["resnet18"],
                 description="torchvision resnet18 (ImageNet): head, then top 3 blocks")
 def build_transfer_resnet18(num_classes: int, input_shape=TRANSFER_SHAPE, pretrained: bool = True) -> nn.Module:
     return _transfer("resnet18", num_classes, input_shape, pretrained)
@@ -123,6 +125,7 @@ def build_transfer_resnet18(num_classes: int, input_shape=TRANSFER_SHAPE, pretra
 
 @register_model("transfer_mobilenet_v3_small", framework="torch", **RECIPE, offline=False,
                 preprocessing=preprocessing_for("mobilenet_v3_small", "torch", TRANSFER_IMAGE_SIZE),
+                gradcam_layer=torch_backbones.GRADCAM_LAYERS["mobilenet_v3_small"],
                 description="torchvision mobilenet_v3_small (ImageNet): head, then top 3 blocks")
 def build_transfer_mobilenet_v3_small(num_classes: int, input_shape=TRANSFER_SHAPE,
                                       pretrained: bool = True) -> nn.Module:
@@ -131,6 +134,7 @@ def build_transfer_mobilenet_v3_small(num_classes: int, input_shape=TRANSFER_SHA
 
 @register_model("transfer_efficientnet_b0", framework="torch", aliases=("transfer_efficientnetb0",), **RECIPE,
                 offline=False, preprocessing=preprocessing_for("efficientnet_b0", "torch", TRANSFER_IMAGE_SIZE),
+                gradcam_layer=torch_backbones.GRADCAM_LAYERS["efficientnet_b0"],
                 description="torchvision efficientnet_b0 (ImageNet): head, then top 3 blocks")
 def build_transfer_efficientnet_b0(num_classes: int, input_shape=TRANSFER_SHAPE, pretrained: bool = True) -> nn.Module:
     return _transfer("efficientnet_b0", num_classes, input_shape, pretrained)

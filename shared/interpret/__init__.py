@@ -1,0 +1,1 @@
+"""Why a model predicts what it does, in both frameworks: Grad-CAM heatmaps and their overlays."""
