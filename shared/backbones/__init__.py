@@ -116,6 +116,25 @@ def top_k(logits: np.ndarray, k: int = 5) -> list[tuple[str, float]]:
     return [(classes[i], float(probabilities[i])) for i in best]
 
 
+def register_backbones(framework: str, build, entries, gradcam_layers: dict) -> None:
+    """Register each (name, offline, aliases, description) of `entries` as a `framework` model, built by
+    `build(name, num_classes, input_shape, pretrained)`, with its preprocessing and its Grad-CAM layer."""
+    from shared.registry import register_model
+
+    def builder_for(name: str):
+        def builder(num_classes: int, input_shape=(DEFAULT_SIZE, DEFAULT_SIZE, 3), pretrained: bool = True):
+            return build(name, num_classes, tuple(input_shape), pretrained)
+
+        builder.__name__ = builder.__qualname__ = f"build_{name}"
+        builder.__doc__ = f"Pretrained {framework} {name} with a new head of `num_classes` logits."
+        return builder
+
+    for name, offline, aliases, description in entries:
+        register_model(name, framework=framework, aliases=aliases, pretrained=True, offline=offline,
+                       preprocessing=preprocessing_for(name, framework), description=description,
+                       gradcam_layer=gradcam_layers[name])(builder_for(name))
+
+
 def classify_imagenet(backbone: Backbone, image: np.ndarray, k: int = 5) -> list[tuple[str, float]]:
     """Top-k ImageNet (label, probability) for one uint8 (H, W, 3) photo, in either framework."""
     if backbone.framework == "torch":

