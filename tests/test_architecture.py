@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 
-import shared  # noqa: F401 — torch/triton before TensorFlow
 from shared.architecture.diagram import MAX_BOXES, boxes, save_diagram
 from shared.architecture.table import LayerRow, LayerTable, layer_table
 from shared.registry import create_model

@@ -15,7 +15,6 @@ import scipy.ndimage
 import torch
 from torch import nn
 
-import shared  # noqa: F401 — torch/triton before TensorFlow
 from shared.data.shapes import CLASS_NAMES, generate_with_masks
 from shared.interpret.gradcam import GRADCAM_KEY, GradCamUnavailable, gradcam, gradcams, layer_for, resize, target_layer
 from shared.interpret.overlay import data_url, overlay, overlay_png

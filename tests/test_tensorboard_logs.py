@@ -6,7 +6,6 @@ import pytest
 import torch
 from torch import nn
 
-import shared  # noqa: F401 — torch/triton before TensorFlow
 from shared.tensorboard_logs import TorchEpochWriter, keras_callback, read_scalars, write_history
 
 HISTORY = {"train_loss": [2.0, 1.5, 1.2], "train_acc": [0.2, 0.4, 0.5], "val_loss": [1.9, 1.6, 1.4],

@@ -1,7 +1,6 @@
 """Week 3 · keras_twins.py: Keras schedules, preprocessing layers, built-in callbacks and a mixed-precision model."""
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
@@ -9,7 +8,6 @@ import pytest
 from shared.grading.checks import expect_close, expect_shape, expect_true
 from shared.grading.target import exercise
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 twins = exercise("week3", "keras_twins")
 
 

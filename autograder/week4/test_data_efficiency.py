@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared.backbones import torch_backbones  # noqa: F401 — imports timm safely
 from shared.data import Split, load_dataset
 from shared.grading.checks import expect_true, fail
 from shared.grading.target import exercise

@@ -6,16 +6,13 @@ head and preprocessing test.
 """
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
 
-from shared.backbones import torch_backbones  # noqa: F401 — before TensorFlow (see its docstring)
 from shared.grading.checks import expect_shape, expect_true, fail
 from shared.grading.target import exercise
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 kt = exercise("week4", "keras_transfer")
 

@@ -51,7 +51,7 @@ DEFAULT_SIZE = 224
 CROP_FRACTION = 0.875  # classify_imagenet: resize the short side to size / 0.875 (256 for 224), then centre-crop
 
 # How each backbone's ImageNet weights expect their input, per framework.
-_NORMALISATION = {
+_INPUT_STATS = {
     ("efficientnet_lite0", "torch"): ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
     ("resnet18", "torch"): (IMAGENET_MEAN, IMAGENET_STD),
     ("mobilenet_v3_small", "torch"): (IMAGENET_MEAN, IMAGENET_STD),
@@ -78,9 +78,9 @@ class Backbone:
 
 def preprocessing_for(name: str, framework: str, size: int = DEFAULT_SIZE) -> Preprocessing:
     """The Preprocessing that backbone `name` expects: `preprocessing_for("efficientnet_lite0", "torch")`."""
-    if (name, framework) not in _NORMALISATION:
+    if (name, framework) not in _INPUT_STATS:
         raise ValueError(f"unknown {framework} backbone {name!r}; choose one of {BACKBONES.get(framework)}")
-    mean, std = _NORMALISATION[(name, framework)]
+    mean, std = _INPUT_STATS[(name, framework)]
     return Preprocessing(size=size, mean=mean, std=std)
 
 

@@ -34,7 +34,7 @@ __all__ = ["DATASET_NAMES", "DatasetSplits", "InputSpec", "Preprocessing", "Spli
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """Normalisation owned by a backbone (e.g. a pretrained network): resize to `size`, then (x - mean) / std.
+    """Preprocessing owned by a backbone (e.g. a pretrained network): resize to `size`, then (x - mean) / std.
 
     When given to a loader it replaces the dataset's own mean/std. `size=None` keeps the image size.
     """
