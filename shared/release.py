@@ -19,6 +19,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.preprocessors import ClearSolutions
 
+from shared.notebook_cells import add_notebook_cells
 from shared.paths import SOLUTIONS_DIR, WEEKS_DIR
 
 MANIFEST = ".release-manifest.json"
@@ -47,8 +48,8 @@ def generate(solutions: Path = SOLUTIONS_DIR) -> dict[str, bytes]:
             continue
         content = path.read_bytes()
         if path.suffix == ".py" and BEGIN.encode() in content:
-            stub = clear_solutions(content.decode())
-            content = (HEADER.format(path=relative.as_posix()) + stub).encode()
+            stub = HEADER.format(path=relative.as_posix()) + clear_solutions(content.decode())
+            content = add_notebook_cells(stub, relative.as_posix()).encode()  # opens as a notebook too
         files[relative.as_posix()] = content
     return files
 
