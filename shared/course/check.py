@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.course.tree import Module, notebooks_dir, write_tree
-from shared.grading.runner import run_tests, tests_of
+from shared.grading.runner import run_tests, exercise_tests
 
 PACKAGE = "_workbook_notebooks"  # the import name of the notebooks written out for the set-up cell
 MARKS = {"passed": "✓", "failing": "✗", "not started": "·"}
@@ -104,7 +104,7 @@ def _lines(cases: list[dict], run: _Run, week: str) -> list[str]:
 def check(week: str, exercise: str, test: str, tests_file: str | Path | None = None) -> float | None:
     """Run the autograder test `test` of `<week>/<exercise>` (or of `tests_file`, e.g. hidden tests) on the
     notebooks; full marks: None, some points: their number, none: TestsFailed."""
-    tests_file = Path(tests_file) if tests_file else tests_of(week, exercise)
+    tests_file = Path(tests_file) if tests_file else exercise_tests(week, exercise)
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         run, notes = _run(week, exercise, tests_file)

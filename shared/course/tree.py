@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from shared.paths import SOLUTIONS_DIR
 
 SETUP_ID = "workbook-setup"  # grade_id of the notebook-only set-up cell; not part of the module
 FUTURE = "from __future__ import"
+BEGIN = "BEGIN SOLUTION"  # shared.release.BEGIN, not imported from there: that module imports nbgrader
 
 
 def _nbgrader(cell) -> dict:
@@ -73,7 +75,7 @@ def module_source(notebook) -> Module:
             continue
         lines = _without_magics(cell.source).splitlines()
         future += [line for line in lines if line.startswith(FUTURE)]
-        lines = [line for line in lines if not line.startswith(FUTURE)]
+        lines = ["" if line.startswith(FUTURE) else line for line in lines]  # blank: the cell's lines keep their numbers
         if body:
             body += ["", ""]
         cells.append((len(body) + 1, len(body) + len(lines), _label(cell, number)))
@@ -97,24 +99,31 @@ def notebooks_dir() -> Path:
 
 
 def write_tree(week: str, root: Path, notebooks: Path) -> tuple[dict[str, Module], list[str]]:
-    """Write `root/<week>/*.py` from a fresh release and the notebooks in `notebooks`. Returns the modules written
-    from notebooks, by exercise, and one note per notebook that could not be read (its exercise stays a stub)."""
-    from shared import release
-
-    files = release.generate(SOLUTIONS_DIR / week)  # {"activations.py": stub, "__init__.py": ..., ...}
+    """Write `root/<week>/*.py`: each exercise from its notebook in `notebooks`, the rest as released (stubs of the
+    exercises without a notebook, given files as they are). Returns the modules written from notebooks, by
+    exercise, and one note per notebook that could not be read (its exercise stays a stub)."""
     (root / week).mkdir(parents=True, exist_ok=True)
     (root / "__init__.py").write_text('"""Exercises written out from notebooks."""\n')
-    for name, content in files.items():
-        (root / week / name).write_bytes(content)
-    modules, notes = {}, []
-    for path in sorted(notebooks.glob("*.ipynb")):
-        if f"{path.stem}.py" not in files or path.stem == "__init__":
-            continue
-        try:
-            module = module_source(nbformat.read(path, as_version=4))
-        except Exception as error:  # noqa: BLE001  (a damaged notebook must not stop the others' grading)
-            notes.append(f"{path.name} could not be read ({type(error).__name__}: {error}); graded as a stub")
-            continue
-        (root / week / f"{path.stem}.py").write_text(module.source)
-        modules[path.stem] = module
+    modules, notes, stubs = {}, [], []
+    for path in sorted((SOLUTIONS_DIR / week).glob("*.py")):
+        notebook = notebooks / f"{path.stem}.ipynb"
+        if BEGIN not in path.read_text():
+            shutil.copyfile(path, root / week / path.name)  # a given file: nothing to clear
+        elif not notebook.exists():
+            stubs.append(path.name)
+        else:
+            try:
+                module = module_source(nbformat.read(notebook, as_version=4))
+            except Exception as error:  # noqa: BLE001  (a damaged notebook must not stop the others' grading)
+                notes.append(f"{notebook.name} could not be read ({type(error).__name__}: {error}); graded as a stub")
+                stubs.append(path.name)
+                continue
+            (root / week / path.name).write_text(module.source)
+            modules[path.stem] = module
+    if stubs:
+        from shared import release  # imports nbgrader: only when a stub is needed
+
+        released = release.generate(SOLUTIONS_DIR / week)
+        for name in stubs:
+            (root / week / name).write_bytes(released[name])
     return modules, notes

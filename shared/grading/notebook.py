@@ -39,9 +39,10 @@ def unsaved_functions(path: Path, namespace: dict) -> list[str]:
     return differ
 
 
-def grade(week: str, exercise: str, namespace: dict | None = None) -> None:
-    """Run `autograder/<week>/test_<exercise>.py` on the exercise as saved and print the scoreboard."""
-    from shared.grading.runner import run_tests, tests_of
+def grade(week: str, exercise: str, namespace: dict | None = None, grades_json: str | Path | None = None) -> None:
+    """Run `autograder/<week>/test_<exercise>.py` on the exercise as saved and print the scoreboard. Grades go to
+    `grades_json`, else where `pytest autograder` writes them (.workbook/grades.json)."""
+    from shared.grading.runner import run_tests, exercise_tests
 
     name, root = _target()
     path = root / week / f"{exercise}.py"
@@ -50,5 +51,5 @@ def grade(week: str, exercise: str, namespace: dict | None = None) -> None:
         print(f"Note: {path.name} as saved differs from what this notebook last ran in: {', '.join(stale)}.\n"
               f"The grade below is for the file as saved; if you edited those cells, save (Ctrl+S) and run this "
               f"cell again.\n")
-    run = run_tests([tests_of(week, exercise)], target=name)
+    run = run_tests([exercise_tests(week, exercise)], target=name, grades_json=Path(grades_json) if grades_json else None)
     print(run.scoreboard() or f"The autograder did not finish:\n{run.output[-3000:]}")

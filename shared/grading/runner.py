@@ -34,7 +34,7 @@ class Run:
         return "\n".join(lines[start:end + 1])
 
 
-def tests_of(week: str, exercise: str) -> Path:
+def exercise_tests(week: str, exercise: str) -> Path:
     """The autograder test file of one exercise."""
     return AUTOGRADER_DIR / week / f"test_{exercise}.py"
 
