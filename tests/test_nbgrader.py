@@ -47,9 +47,8 @@ def course(tmp_path_factory) -> Path:
     start = time.perf_counter()
     export = _run([sys.executable, "-m", "shared.cli", "nbgrader", str(root)], cwd=REPO_ROOT)
     middle = time.perf_counter()
-    for week in WEEKS:
-        _nbgrader("generate_assignment", week, cwd=root)
-    print(f"export {middle - start:.0f} s, generate_assignment x{len(WEEKS)} {time.perf_counter() - middle:.0f} s")
+    _nbgrader("generate_assignment", "week*", cwd=root)  # every week (nbgrader expands the pattern)
+    print(f"export {middle - start:.0f} s, generate_assignment of {len(WEEKS)} weeks {time.perf_counter() - middle:.0f} s")
     (root / "export.txt").write_text(export.stdout)
     return root
 
@@ -197,3 +196,41 @@ def test_week1_end_to_end_matches_pytest_autograder(course, tmp_path):
     assert f"Score: {expected:.1f} / {reference['activations']:.1f}" in page
     assert "softmax of logits around +-1000" in page  # the autograder's own message reaches the student
     (tmp_path / "points.json").write_text(json.dumps({"reference": reference, "one_bug": expected}))
+
+
+HIDDEN = '''"""Hidden tests: kept by the instructor outside the workbook, with no conftest.py."""
+import pytest
+import torch
+
+from shared.grading.checks import expect_close
+from shared.grading.target import exercise
+
+activations = exercise("week1", "activations")
+
+
+@pytest.mark.points(2)
+def test_softmax_of_huge_logits():
+    expect_close("softmax([[1000, 1000]])", activations.softmax(torch.tensor([[1000.0, 1000.0]])),
+                 torch.tensor([[0.5, 0.5]]), atol=1e-6)
+'''
+
+
+def test_check_grades_a_notebook_with_hidden_tests(tmp_path, monkeypatch):
+    """check() outside nbgrader: a test file kept elsewhere, full marks for the reference, an error for a bug."""
+    from shared.course.check import TestsFailed, check
+    from shared.course.export import exercise_notebook
+
+    hidden = tmp_path / "hidden" / "week1" / "test_activations.py"
+    hidden.parent.mkdir(parents=True)
+    hidden.write_text(HIDDEN)
+    folder = tmp_path / "week1"
+    folder.mkdir()
+    notebook = exercise_notebook("week1", "activations", tests=[])
+    nbformat.write(notebook, folder / "activations.ipynb")
+    monkeypatch.chdir(folder)
+    assert check("week1", "activations", "test_softmax_of_huge_logits", tests_file=hidden) is None
+    for cell in notebook.cells:
+        cell.source = cell.source.replace(*BUG)
+    nbformat.write(notebook, folder / "activations.ipynb")
+    with pytest.raises(TestsFailed, match=r"✗ test_softmax_of_huge_logits\s+failing\s+0/2"):
+        check("week1", "activations", "test_softmax_of_huge_logits", tests_file=hidden)
