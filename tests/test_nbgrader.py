@@ -234,3 +234,15 @@ def test_check_grades_a_notebook_with_hidden_tests(tmp_path, monkeypatch):
     nbformat.write(notebook, folder / "activations.ipynb")
     with pytest.raises(TestsFailed, match=r"✗ test_softmax_of_huge_logits\s+failing\s+0/2"):
         check("week1", "activations", "test_softmax_of_huge_logits", tests_file=hidden)
+
+
+def test_cli_refuses_bad_arguments_in_one_line(tmp_path, capsys):
+    from shared.cli import main
+
+    a_file = tmp_path / "course.txt"
+    a_file.write_text("")
+    assert main(["nbgrader", str(tmp_path / "course"), "--weeks", "week9"]) == 2
+    assert main(["nbgrader", str(a_file)]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2 and "week9" in errors[0] and "is a file" in errors[1], errors
+    assert not (tmp_path / "course").exists()

@@ -30,6 +30,9 @@ def run(args) -> int:
         print(f"workbook nbgrader: no such week: {', '.join(unknown)} (the weeks are {', '.join(known)})",
               file=sys.stderr)
         return 2
+    if args.dest.exists() and not args.dest.is_dir():
+        print(f"workbook nbgrader: {args.dest} is a file; give a directory for the course", file=sys.stderr)
+        return 2
     kept = (args.dest / "nbgrader_config.py").exists()
     summary = export_course(args.dest, args.weeks)
     for week, exercises in summary.items():
