@@ -80,12 +80,13 @@ def _run(week: str, exercise: str, tests_file: Path) -> tuple[_Run, list[str]]:
         if exercise not in modules:
             notes.append(f"no readable {exercise}.ipynb in {notebooks}: the tests ran on the unfilled exercise")
         key = _digest(root, tests_file)
-        if key not in _RUNS:
-            run = run_tests([tests_file], target=root, grades_json=scratch / "grades.json")
-            _RUNS[key] = _Run(run.grades, run.output, root, modules)
+        if key in _RUNS:
+            return _RUNS[key], notes
+        run = run_tests([tests_file], target=root, grades_json=scratch / "grades.json")
+        _RUNS[key] = _Run(run.grades, run.output, root, modules)  # one run per version, finished or not
+        return _RUNS[key], notes
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return _RUNS[key], notes
 
 
 def _lines(cases: list[dict], run: _Run, week: str) -> list[str]:
