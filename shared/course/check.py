@@ -31,6 +31,7 @@ from shared.course.tree import Module, notebooks_dir, write_tree
 from shared.grading.runner import run_tests, exercise_tests
 
 PACKAGE = "_workbook_notebooks"  # the import name of the notebooks written out for the set-up cell
+RUN_LIMIT_S = 600  # under the 900 s per cell of nbgrader_config.py, so that a stopped run still says why
 MARKS = {"passed": "✓", "failing": "✗", "not started": "·"}
 COLOURS = {"passed": "\x1b[32m", "failing": "\x1b[31m", "not started": "\x1b[33m"}
 _RUNS: dict[str, "_Run"] = {}  # digest of (modules, test file) -> its run, for this kernel's life
@@ -82,7 +83,7 @@ def _run(week: str, exercise: str, tests_file: Path) -> tuple[_Run, list[str]]:
         key = _digest(root, tests_file)
         if key in _RUNS:
             return _RUNS[key], notes
-        run = run_tests([tests_file], target=root, grades_json=scratch / "grades.json")
+        run = run_tests([tests_file], target=root, grades_json=scratch / "grades.json", timeout_s=RUN_LIMIT_S)
         _RUNS[key] = _Run(run.grades, run.output, root, modules)  # one run per version, finished or not
         return _RUNS[key], notes
     finally:
