@@ -22,12 +22,12 @@ import nbformat
 
 from shared.course.points import TestPoints, collect
 from shared.course.tree import SETUP_ID
+from shared.notebook_cells import MAIN_GUARD
 from shared.paths import REPO_ROOT, SOLUTIONS_DIR
 from shared.release import BEGIN
 
 COURSE_ID = "month04-deep-learning"
 SECTION = re.compile(r"^-{2,}\s*(.*?)\s*-*$")  # "# ---- softmax and cross-entropy -----" comments
-MAIN_GUARD = re.compile(r"""^if __name__ == ["']__main__["']:""")
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 CONFIG = '''"""nbgrader configuration of the workbook's course, written by `workbook nbgrader` (edit it freely: it is not
