@@ -20,6 +20,7 @@ import nbformat
 from nbgrader.preprocessors import ClearSolutions
 
 from shared.atomic import write_bytes, write_text
+from shared.notebook_cells import add_notebook_cells
 from shared.paths import SOLUTIONS_DIR, WEEKS_DIR
 
 MANIFEST = ".release-manifest.json"
@@ -68,7 +69,8 @@ def generate(solutions: Path = SOLUTIONS_DIR) -> dict[str, bytes]:
         if path.suffix == ".py":
             source = for_learner(relative.as_posix(), content.decode())
             if BEGIN in source:
-                source = HEADER.format(path=relative.as_posix()) + clear_solutions(source)
+                stub = HEADER.format(path=relative.as_posix()) + clear_solutions(source)
+                source = add_notebook_cells(stub, relative.as_posix())  # opens as a notebook too
             content = source.encode()
         files[relative.as_posix()] = content
     return files

@@ -1,3 +1,10 @@
+# + active="ipynb"
+# # Notebook set-up (a comment in the .py file): find the workbook from the repository root, and let
+# # `from .x import y` lines import your other week1 files, as `python -m weeks.week1.activations` does.
+# import sys, pathlib; sys.path.insert(0, str(pathlib.Path.cwd().parents[1]))
+# __package__ = "weeks.week1"
+# -
+
 # Exercise generated from solutions/week1/activations.py by `workbook release`: fill in each `# YOUR CODE HERE`.
 """Week 1 · Exercise 2: Activation functions, softmax and losses, written with plain tensor operations.
 
@@ -157,3 +164,12 @@ def mse_loss(predictions: torch.Tensor, targets: torch.Tensor, reduction: str = 
     """
     # YOUR CODE HERE
     raise NotImplementedError()
+
+
+# ## Check your work
+# The cell below runs this exercise's autograder tests on `weeks/week1/activations.py` as saved, and prints the
+# scoreboard: save the notebook first (Ctrl+S). From a terminal: `pytest autograder/week1/test_activations.py`.
+
+# + active="ipynb"
+# from shared.grading.notebook import grade
+# grade("week1", "activations", globals())

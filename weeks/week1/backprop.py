@@ -1,3 +1,10 @@
+# + active="ipynb"
+# # Notebook set-up (a comment in the .py file): find the workbook from the repository root, and let
+# # `from .x import y` lines import your other week1 files, as `python -m weeks.week1.backprop` does.
+# import sys, pathlib; sys.path.insert(0, str(pathlib.Path.cwd().parents[1]))
+# __package__ = "weeks.week1"
+# -
+
 # Exercise generated from solutions/week1/backprop.py by `workbook release`: fill in each `# YOUR CODE HERE`.
 """Week 1 · Exercise 3: Forward and backward propagation by hand, for a 2-layer MLP.
 
@@ -160,3 +167,12 @@ def check_against_finite_differences(params: Params, x: torch.Tensor, targets: t
     """
     # YOUR CODE HERE
     raise NotImplementedError()
+
+
+# ## Check your work
+# The cell below runs this exercise's autograder tests on `weeks/week1/backprop.py` as saved, and prints the
+# scoreboard: save the notebook first (Ctrl+S). From a terminal: `pytest autograder/week1/test_backprop.py`.
+
+# + active="ipynb"
+# from shared.grading.notebook import grade
+# grade("week1", "backprop", globals())

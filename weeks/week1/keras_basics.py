@@ -1,3 +1,10 @@
+# + active="ipynb"
+# # Notebook set-up (a comment in the .py file): find the workbook from the repository root, and let
+# # `from .x import y` lines import your other week1 files, as `python -m weeks.week1.keras_basics` does.
+# import sys, pathlib; sys.path.insert(0, str(pathlib.Path.cwd().parents[1]))
+# __package__ = "weeks.week1"
+# -
+
 # Exercise generated from solutions/week1/keras_basics.py by `workbook release`: fill in each `# YOUR CODE HERE`.
 """Week 1 · Exercise 6: The same MLP in Keras 3 (TensorFlow backend), and gradients with tf.GradientTape.
 
@@ -99,5 +106,16 @@ def main(argv: list[str] | None = None) -> dict:
     return history.history
 
 
+# + active="py"
 if __name__ == "__main__":
     main()
+# -
+
+
+# ## Check your work
+# The cell below runs this exercise's autograder tests on `weeks/week1/keras_basics.py` as saved, and prints the
+# scoreboard: save the notebook first (Ctrl+S). From a terminal: `pytest autograder/week1/test_keras_basics.py`.
+
+# + active="ipynb"
+# from shared.grading.notebook import grade
+# grade("week1", "keras_basics", globals())

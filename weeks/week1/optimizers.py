@@ -1,3 +1,10 @@
+# + active="ipynb"
+# # Notebook set-up (a comment in the .py file): find the workbook from the repository root, and let
+# # `from .x import y` lines import your other week1 files, as `python -m weeks.week1.optimizers` does.
+# import sys, pathlib; sys.path.insert(0, str(pathlib.Path.cwd().parents[1]))
+# __package__ = "weeks.week1"
+# -
+
 # Exercise generated from solutions/week1/optimizers.py by `workbook release`: fill in each `# YOUR CODE HERE`.
 """Week 1 · Exercise 4: Optimizers by hand, SGD with momentum (and Nesterov) and Adam.
 
@@ -99,3 +106,12 @@ class Adam:
         """Update every parameter that has a gradient, in place."""
         # YOUR CODE HERE
         raise NotImplementedError()
+
+
+# ## Check your work
+# The cell below runs this exercise's autograder tests on `weeks/week1/optimizers.py` as saved, and prints the
+# scoreboard: save the notebook first (Ctrl+S). From a terminal: `pytest autograder/week1/test_optimizers.py`.
+
+# + active="ipynb"
+# from shared.grading.notebook import grade
+# grade("week1", "optimizers", globals())

@@ -1,3 +1,10 @@
+# + active="ipynb"
+# # Notebook set-up (a comment in the .py file): find the workbook from the repository root, and let
+# # `from .x import y` lines import your other week1 files, as `python -m weeks.week1.tensors` does.
+# import sys, pathlib; sys.path.insert(0, str(pathlib.Path.cwd().parents[1]))
+# __package__ = "weeks.week1"
+# -
+
 # Exercise generated from solutions/week1/tensors.py by `workbook release`: fill in each `# YOUR CODE HERE`.
 """Week 1 · Exercise 1: Tensors, NumPy and devices.
 
@@ -207,3 +214,12 @@ def move_to_device(model: nn.Module, batch: tuple[torch.Tensor, ...], device: to
     """
     # YOUR CODE HERE
     raise NotImplementedError()
+
+
+# ## Check your work
+# The cell below runs this exercise's autograder tests on `weeks/week1/tensors.py` as saved, and prints the
+# scoreboard: save the notebook first (Ctrl+S). From a terminal: `pytest autograder/week1/test_tensors.py`.
+
+# + active="ipynb"
+# from shared.grading.notebook import grade
+# grade("week1", "tensors", globals())

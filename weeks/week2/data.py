@@ -1,3 +1,10 @@
+# + active="ipynb"
+# # Notebook set-up (a comment in the .py file): find the workbook from the repository root, and let
+# # `from .x import y` lines import your other week2 files, as `python -m weeks.week2.data` does.
+# import sys, pathlib; sys.path.insert(0, str(pathlib.Path.cwd().parents[1]))
+# __package__ = "weeks.week2"
+# -
+
 # Exercise generated from solutions/week2/data.py by `workbook release`: fill in each `# YOUR CODE HERE`.
 """Week 2 · Exercise 1: From arrays to batches: a custom Dataset and its DataLoaders.
 
@@ -115,5 +122,16 @@ def main(argv: list[str] | None = None) -> None:
           f"std {images.std(dim=(0, 2, 3)).numpy().round(2)} (about 0 and 1 after normalisation)")
 
 
+# + active="py"
 if __name__ == "__main__":
     main()
+# -
+
+
+# ## Check your work
+# The cell below runs this exercise's autograder tests on `weeks/week2/data.py` as saved, and prints the
+# scoreboard: save the notebook first (Ctrl+S). From a terminal: `pytest autograder/week2/test_data.py`.
+
+# + active="ipynb"
+# from shared.grading.notebook import grade
+# grade("week2", "data", globals())

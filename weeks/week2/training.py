@@ -1,3 +1,10 @@
+# + active="ipynb"
+# # Notebook set-up (a comment in the .py file): find the workbook from the repository root, and let
+# # `from .x import y` lines import your other week2 files, as `python -m weeks.week2.training` does.
+# import sys, pathlib; sys.path.insert(0, str(pathlib.Path.cwd().parents[1]))
+# __package__ = "weeks.week2"
+# -
+
 # Exercise generated from solutions/week2/training.py by `workbook release`: fill in each `# YOUR CODE HERE`.
 """Week 2 · Exercise 3: The training loop: train_one_epoch, evaluate, fit.
 
@@ -108,3 +115,12 @@ def fit(model: nn.Module, train_loader, val_loader, *, epochs: int, optimizer: t
     """
     # YOUR CODE HERE
     raise NotImplementedError()
+
+
+# ## Check your work
+# The cell below runs this exercise's autograder tests on `weeks/week2/training.py` as saved, and prints the
+# scoreboard: save the notebook first (Ctrl+S). From a terminal: `pytest autograder/week2/test_training.py`.
+
+# + active="ipynb"
+# from shared.grading.notebook import grade
+# grade("week2", "training", globals())

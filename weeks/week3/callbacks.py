@@ -1,3 +1,10 @@
+# + active="ipynb"
+# # Notebook set-up (a comment in the .py file): find the workbook from the repository root, and let
+# # `from .x import y` lines import your other week3 files, as `python -m weeks.week3.callbacks` does.
+# import sys, pathlib; sys.path.insert(0, str(pathlib.Path.cwd().parents[1]))
+# __package__ = "weeks.week3"
+# -
+
 # Exercise generated from solutions/week3/callbacks.py by `workbook release`: fill in each `# YOUR CODE HERE`.
 """Week 3 · Exercise 5: Callbacks for the PyTorch loop: early stopping, checkpoints of the best model, logging.
 
@@ -126,5 +133,16 @@ def main(argv: list[str] | None = None) -> None:
     print(f"best val_loss {stopper.best:.4f} at epoch {stopper.best_epoch}; stopped at {stopper.stopped_epoch}")
 
 
+# + active="py"
 if __name__ == "__main__":
     main()
+# -
+
+
+# ## Check your work
+# The cell below runs this exercise's autograder tests on `weeks/week3/callbacks.py` as saved, and prints the
+# scoreboard: save the notebook first (Ctrl+S). From a terminal: `pytest autograder/week3/test_callbacks.py`.
+
+# + active="ipynb"
+# from shared.grading.notebook import grade
+# grade("week3", "callbacks", globals())

@@ -1,3 +1,10 @@
+# + active="ipynb"
+# # Notebook set-up (a comment in the .py file): find the workbook from the repository root, and let
+# # `from .x import y` lines import your other week3 files, as `python -m weeks.week3.keras_twins` does.
+# import sys, pathlib; sys.path.insert(0, str(pathlib.Path.cwd().parents[1]))
+# __package__ = "weeks.week3"
+# -
+
 # Exercise generated from solutions/week3/keras_twins.py by `workbook release`: fill in each `# YOUR CODE HERE`.
 """Week 3 · Exercise 9: The Keras twins: schedules, augmentation layers, built-in callbacks and mixed precision.
 
@@ -80,5 +87,16 @@ def main(argv: list[str] | None = None) -> None:
     print("output dtype:", model(keras.ops.zeros((1, 32, 32, 3))).dtype)
 
 
+# + active="py"
 if __name__ == "__main__":
     main()
+# -
+
+
+# ## Check your work
+# The cell below runs this exercise's autograder tests on `weeks/week3/keras_twins.py` as saved, and prints the
+# scoreboard: save the notebook first (Ctrl+S). From a terminal: `pytest autograder/week3/test_keras_twins.py`.
+
+# + active="ipynb"
+# from shared.grading.notebook import grade
+# grade("week3", "keras_twins", globals())

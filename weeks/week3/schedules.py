@@ -1,3 +1,10 @@
+# + active="ipynb"
+# # Notebook set-up (a comment in the .py file): find the workbook from the repository root, and let
+# # `from .x import y` lines import your other week3 files, as `python -m weeks.week3.schedules` does.
+# import sys, pathlib; sys.path.insert(0, str(pathlib.Path.cwd().parents[1]))
+# __package__ = "weeks.week3"
+# -
+
 # Exercise generated from solutions/week3/schedules.py by `workbook release`: fill in each `# YOUR CODE HERE`.
 """Week 3 · Exercise 1: Learning-rate schedules and the learning-rate range test (LR finder).
 
@@ -154,5 +161,16 @@ def main(argv: list[str] | None = None) -> None:
     print(f"suggested LR {result.suggestion:.3g}; plots in {out}")
 
 
+# + active="py"
 if __name__ == "__main__":
     main()
+# -
+
+
+# ## Check your work
+# The cell below runs this exercise's autograder tests on `weeks/week3/schedules.py` as saved, and prints the
+# scoreboard: save the notebook first (Ctrl+S). From a terminal: `pytest autograder/week3/test_schedules.py`.
+
+# + active="ipynb"
+# from shared.grading.notebook import grade
+# grade("week3", "schedules", globals())

@@ -1,3 +1,10 @@
+# + active="ipynb"
+# # Notebook set-up (a comment in the .py file): find the workbook from the repository root, and let
+# # `from .x import y` lines import your other week4 files, as `python -m weeks.week4.data_efficiency` does.
+# import sys, pathlib; sys.path.insert(0, str(pathlib.Path.cwd().parents[1]))
+# __package__ = "weeks.week4"
+# -
+
 # Exercise generated from solutions/week4/data_efficiency.py by `workbook release`: fill in each `# YOUR CODE HERE`.
 """Week 4 · Exercise 5: Fine-tuned against from scratch — accuracy as a function of training images per class.
 
@@ -146,5 +153,16 @@ def main(argv: list[str] | None = None) -> None:
     print(f"saved {args.out}")
 
 
+# + active="py"
 if __name__ == "__main__":
     main()
+# -
+
+
+# ## Check your work
+# The cell below runs this exercise's autograder tests on `weeks/week4/data_efficiency.py` as saved, and prints the
+# scoreboard: save the notebook first (Ctrl+S). From a terminal: `pytest autograder/week4/test_data_efficiency.py`.
+
+# + active="ipynb"
+# from shared.grading.notebook import grade
+# grade("week4", "data_efficiency", globals())

@@ -1,3 +1,10 @@
+# + active="ipynb"
+# # Notebook set-up (a comment in the .py file): find the workbook from the repository root, and let
+# # `from .x import y` lines import your other week4 files, as `python -m weeks.week4.fine_tuning` does.
+# import sys, pathlib; sys.path.insert(0, str(pathlib.Path.cwd().parents[1]))
+# __package__ = "weeks.week4"
+# -
+
 # Exercise generated from solutions/week4/fine_tuning.py by `workbook release`: fill in each `# YOUR CODE HERE`.
 """Week 4 · Exercise 3: Fine-tuning — unfreeze the top blocks, with a lower learning rate for the backbone.
 
@@ -177,5 +184,16 @@ def main(argv: list[str] | None = None) -> None:
               f"{total:,}, test accuracy {evaluate(model, test)[1]:.3f}")
 
 
+# + active="py"
 if __name__ == "__main__":
     main()
+# -
+
+
+# ## Check your work
+# The cell below runs this exercise's autograder tests on `weeks/week4/fine_tuning.py` as saved, and prints the
+# scoreboard: save the notebook first (Ctrl+S). From a terminal: `pytest autograder/week4/test_fine_tuning.py`.
+
+# + active="ipynb"
+# from shared.grading.notebook import grade
+# grade("week4", "fine_tuning", globals())
