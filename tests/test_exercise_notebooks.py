@@ -42,8 +42,8 @@ def test_exercise_opens_as_a_notebook_that_grades_itself(path: Path):
     assert all(c.cell_type == "raw" for c in main_guards), "the __main__ block must not run in the notebook"
     # A notebook saved without edits writes back the same file; Python sees only comments added to the stub.
     assert jupytext.writes(notebook, fmt="py:light") == text
-    stub = release.HEADER.format(path=f"{week}/{name}.py") + release.clear_solutions(
-        (SOLUTIONS_DIR / week / f"{name}.py").read_text())
+    source = release.for_learner(f"{week}/{name}.py", (SOLUTIONS_DIR / week / f"{name}.py").read_text())
+    stub = release.HEADER.format(path=f"{week}/{name}.py") + release.clear_solutions(source)
     assert ast.dump(ast.parse(text)) == ast.dump(ast.parse(stub))
 
 
