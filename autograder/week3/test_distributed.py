@@ -421,11 +421,13 @@ class _Ranks:
 
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory) -> _Ranks:
+    distributed.module()  # a module that does not import fails every test here, without starting any process
     directory = tmp_path_factory.mktemp("ranks")
     problem = ""
     try:
         launch(_grade_on_rank, str(directory), nproc=WORLD_SIZE, timeout_s=LAUNCH_BUDGET_S, threads_per_process=1,
-               start_method="fork", capture_output=True, extra_env={"CUDA_VISIBLE_DEVICES": ""},
+               start_method="fork" if sys.platform == "linux" else "spawn", capture_output=True,
+               extra_env={"CUDA_VISIBLE_DEVICES": ""},
                preload=("torch._dynamo",))  # imported once, before the fork, instead of by each rank's first DDP
     except LaunchTimeout:
         problem = f"after this test's {LAUNCH_BUDGET_S} s budget"
