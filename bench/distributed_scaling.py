@@ -119,6 +119,7 @@ def measure(model_name: str, batch: int, steps: int, repeats: int, me) -> list[d
     rows = []
     for repeat in range(repeats):
         row = {"one_thread": single_process(model_name, batch, 1, steps),
+               "one_thread_half": single_process(model_name, batch // 2, 1, steps),
                "two_threads": single_process(model_name, batch, 2, steps)}
         ranks = launch(me.on_each_rank, model_name, batch, steps, nproc=2, threads_per_process=1,
                        start_method="fork", all_ranks=True, timeout_s=900, preload=("torch._dynamo",))
@@ -143,7 +144,7 @@ def summarise(rows: list[dict], batch: int) -> dict:
         "two_processes_weak_speedup": statistics.median(2 * row["one_thread"] / row["weak"] for row in rows),
         "exposed_allreduce_fraction": statistics.median((row["strong"] - row["compute"]) / row["strong"] for row in rows),
         "raw_allreduce_fraction": median_ratio("allreduce_model", "strong"),
-        "compute_half_over_full": median_ratio("compute", "one_thread"),  # T_compute(B/2) / T_compute(B)
+        "half_over_full": median_ratio("one_thread_half", "one_thread"),  # T(B/2) / T(B), one process, one thread
         "batch": batch,
     }
 
@@ -157,9 +158,10 @@ def predicted_speedup(summary: dict, world_size: int, weak: bool) -> float:
     full = median["one_thread"]
     if weak:
         return world_size * full / (full + allreduce)
-    # T_compute(b) = fixed + per_image * b, fitted from b = B (one process) and b = B/2 (a rank, all-reduce off)
-    per_image = 2 * (full - median["compute"]) / summary["batch"]
-    fixed = max(full - per_image * summary["batch"], 0.0)
+    # T_compute(b) = fixed + per_image * b, fitted from b = B and b = B/2 (one process, one thread)
+    per_image = max(2 * (1 - summary["half_over_full"]) * full / summary["batch"], 0.0)
+    fixed = max(full - per_image * summary["batch"], 0.0)  # measurement noise can make T(B/2) < T(B) / 2
+    per_image = (full - fixed) / summary["batch"]
     return full / (fixed + per_image * summary["batch"] / world_size + allreduce)
 
 
@@ -195,13 +197,15 @@ def report(summaries: dict, rows: dict, steps: int, repeats: int, load_before: s
              f"median of {steps} timed steps per measurement, {repeats} alternating repeats; each ratio is the median "
              f"of the per-repeat ratios (all from one run). 2 processes = DistributedDataParallel over gloo, started "
              f"by torch.distributed.elastic (torchrun's machinery), 1 intra-op thread each.", "",
-             "| model | params | 1 proc x 1 thread (ms/step) | 1 proc x 2 threads | 2 procs x 1 thread, B/2 each | "
-             "2 procs, B each (weak) | all-reduce of the gradients (ms) | latency (ms) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| model | params | 1 proc x 1 thread (ms/step) | same, B/2 | 1 proc x 2 threads | 2 procs x 1 thread, "
+             "B/2 each | same, all-reduce off | 2 procs, B each (weak) | all-reduce of the gradients (ms) | "
+             "latency (ms) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, summary in summaries.items():
         m = summary["median"]
-        lines.append(f"| {name} | {m['parameters']:,.0f} | {m['one_thread'] * 1e3:.0f} | {m['two_threads'] * 1e3:.0f} | "
-                     f"{m['strong'] * 1e3:.0f} | {m['weak'] * 1e3:.0f} | {m['allreduce_model'] * 1e3:.2f} | "
+        lines.append(f"| {name} | {m['parameters']:,.0f} | {m['one_thread'] * 1e3:.0f} | "
+                     f"{m['one_thread_half'] * 1e3:.0f} | {m['two_threads'] * 1e3:.0f} | {m['strong'] * 1e3:.0f} | "
+                     f"{m['compute'] * 1e3:.0f} | {m['weak'] * 1e3:.0f} | {m['allreduce_model'] * 1e3:.2f} | "
                      f"{m['allreduce_latency'] * 1e3:.3f} |")
     lines += ["", "| model | 2 threads vs 1 | 2 processes vs 1 (same global batch) | 2 processes, weak (images/s) | "
               "exposed all-reduce / step | raw all-reduce / step |", "|---|---:|---:|---:|---:|---:|"]
@@ -222,7 +226,7 @@ def report(summaries: dict, rows: dict, steps: int, repeats: int, load_before: s
               "memory bandwidth is not shared between ranks (on this 2-core machine it is: the measured N=2 numbers "
               "include that contention);",
               "- compute per step is linear in the per-rank batch, T(b) = fixed + per_image x b, fitted from b = B "
-              "(1 process) and b = B/2 (a rank with the all-reduce switched off);",
+              "and b = B/2 measured in one process with one thread (T(B/2) / T(B) is in the table);",
               "- the gradient all-reduce is a ring: T(N) = (N-1) x latency + 2 (N-1)/N x (t_model - latency), with the "
               "latency (1 float) and t_model (all gradients) measured over gloo between 2 local processes; on a "
               "cluster both come from the network instead (NCCL over NVLink/InfiniBand is 10-100x faster per byte "
@@ -241,8 +245,8 @@ def report(summaries: dict, rows: dict, steps: int, repeats: int, load_before: s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=64, help="global batch")
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per measurement")
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     args = parser.parse_args()
     import distributed_scaling as me  # this file as an importable module: the ranks unpickle `on_each_rank` from it

@@ -95,6 +95,9 @@ def setup_process_group() -> Context:
     ### BEGIN SOLUTION
     rank, local_rank, world_size = (int(os.environ[name]) for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE"))
     if torch.cuda.is_available():
+        if local_rank >= torch.cuda.device_count():
+            raise ValueError(f"local rank {local_rank} needs GPU {local_rank}, but this machine has "
+                             f"{torch.cuda.device_count()}: start at most that many processes per node")
         device, backend = torch.device("cuda", local_rank), "nccl"
         torch.cuda.set_device(device)  # NCCL: one GPU per rank, and this one by default
     else:
