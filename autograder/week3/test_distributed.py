@@ -373,13 +373,12 @@ class _Ranks:
 
     def phase(self, name: str) -> list[dict]:
         files = [self.directory / f"{name}.rank{rank}.pt" for rank in range(WORLD_SIZE)]
-        missing = [rank for rank, path in enumerate(files) if not path.exists()]
-        if missing:
+        results = [torch.load(path, weights_only=True) if path.exists() else None for path in files]
+        errors = [(rank, result) for rank, result in enumerate(results) if result is not None and "error" in result]
+        if errors and (None not in results or not all(self._symptom(error) for _, error in errors)):
+            self._raise(name, errors)  # a rank's own error explains the phase, even if the other rank then hung
+        if None in results:
             fail(self._missing(name))
-        results = [torch.load(path, weights_only=True) for path in files]
-        errors = [(rank, result) for rank, result in enumerate(results) if "error" in result]
-        if errors:
-            self._raise(name, errors)
         return results
 
     def _missing(self, name: str) -> str:
@@ -399,10 +398,12 @@ class _Ranks:
         return path.read_text() if path.exists() else ""
 
     @staticmethod
-    def _raise(name: str, errors: list[tuple[int, dict]]) -> None:
-        def symptom(error: dict) -> bool:  # what a rank sees when its peer failed or never joined a collective
-            return any(word in error["message"].lower() for word in _PEER_SYMPTOMS)
+    def _symptom(error: dict) -> bool:
+        """What a rank sees when its peer failed, or never joined a collective call."""
+        return any(word in error["message"].lower() for word in _PEER_SYMPTOMS)
 
+    def _raise(self, name: str, errors: list[tuple[int, dict]]) -> None:
+        symptom = self._symptom
         rank, error = sorted(errors, key=lambda item: symptom(item[1]))[0]
         where = f" at {error['where']}" if error["where"] else ""
         if error["error"] == "NotImplementedError":
