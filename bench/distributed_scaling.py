@@ -175,11 +175,13 @@ def _plot(summaries: dict, path: Path) -> None:
     for axis, weak in zip(axes, (False, True)):
         axis.plot(WORLD_SIZES, WORLD_SIZES, "k:", label="ideal")
         for name, summary in summaries.items():
-            axis.plot(WORLD_SIZES, [predicted_speedup(summary, n, weak) for n in WORLD_SIZES], "o-", label=name)
-            axis.plot([2], [summary["two_processes_weak_speedup" if weak else "two_processes_speedup"]], "k*",
-                      markersize=12)
+            line, = axis.plot(WORLD_SIZES, [predicted_speedup(summary, n, weak) for n in WORLD_SIZES], "o-", label=name)
+            axis.plot([2], [summary["two_processes_weak_speedup" if weak else "two_processes_speedup"]], "*",
+                      color=line.get_color(), markeredgecolor="k", markersize=14)
         axis.set(xscale="log", yscale="log", xlabel="world size N (processes, one core or GPU each)",
                  title=("weak scaling: per-rank batch fixed" if weak else "strong scaling: global batch fixed"))
+        axis.set_xticks(WORLD_SIZES, [str(n) for n in WORLD_SIZES])
+        axis.set_yticks([0.5, 1, 2, 4, 8, 16, 64], ["0.5", "1", "2", "4", "8", "16", "64"])
         axis.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("speed-up over 1 process")
     axes[0].legend(title="estimate (lines), measured at N=2 (stars)")
