@@ -33,7 +33,7 @@ Measured (this workbook's 2-core CPU, no GPU, shared with other jobs at load ave
 6 epochs of the week-2 CNN (widths 16, 32) on 4,000 16x16 `shapes` images, effective batch 64, SGD 0.02:
 2 ranks x 1 thread reach 0.374 validation accuracy at 1.4 s per epoch; one process (batch 64, 2 threads) reaches
 0.360 at 12-37 s per epoch, its two OpenMP threads stalling on the busy cores. (The accuracies differ slightly:
-BatchNorm's statistics are per rank, and dropout draws differ.) Scaling measured on a quieter machine:
+BatchNorm's statistics are per rank, and dropout draws differ.) Scaling, all-reduce cost and estimates for more ranks:
 bench/distributed_scaling.py, bench/results/distributed_scaling.md.
 """
 from __future__ import annotations
