@@ -9,7 +9,11 @@ LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT), so `torch.distributed.init_process_
 - an exception in a rank comes back as `LaunchError`, naming the rank, its exception type and its traceback;
 - past `timeout_s` the helper process *and everything it started* (workers, their DataLoader workers) are killed as
   one process group, and `LaunchTimeout` is raised. Nothing is left running in any case: the group is killed on
-  the way out, also when the caller is interrupted (a pytest timeout, Ctrl-C).
+  the way out, also when the caller is interrupted (a pytest timeout, Ctrl-C), and on Linux the helper and the
+  ranks die with the caller if it is killed outright.
+The ranks import what the caller can import: its `sys.path` travels to them as PYTHONPATH.
+`run_in_fresh_process(fn, *args)` is the same for a single fresh process without a process group (TensorFlow, whose
+logical devices can only be configured before it starts, uses it in the autograder).
 
 How `workbook compare --nproc N` uses it (the lead wires this in; nothing here knows about compare):
 - The row's training is a module-level function (it is pickled by reference), e.g. `train_row(row_spec) ->
@@ -20,8 +24,8 @@ How `workbook compare --nproc N` uses it (the lead wires this in; nothing here k
   something picklable (the history dict, numbers), the same on every rank.
 - The parent calls `result = launch(train_row, row_spec, nproc=N, timeout_s=budget)` and records
   `world_size=N`, `per_rank_batch` and `effective_batch = per_rank_batch * N` in results.json and in the recipe.
-- With N=1, call `train_row` directly in the parent (no helper process) with `single_process_environment()`
-  applied, so that N=1 changes nothing but still runs the same code path.
+- With N=1, call `train_row` directly in the parent (no helper process) inside
+  `with environment(single_process_environment()):`, so that N=1 changes nothing but runs the same code path.
 - On a GPU machine keep N <= torch.cuda.device_count() and the default start method "spawn" (a CUDA context
   must never be forked). On CPU, `start_method="fork"` skips re-importing torch in every worker (~2 s each).
 
