@@ -38,6 +38,9 @@ def register(subparsers) -> None:
     parser.add_argument("--data-efficiency", type=int, nargs="*", metavar="N",
                         help="training images per class for the CNN-vs-transfer plot, 0 meaning all "
                              f"(default {' '.join(map(str, defaults.data_efficiency))}; none to skip it)")
+    parser.add_argument("--nproc", type=int, default=defaults.nproc,
+                        help="train each PyTorch row with N data-parallel processes (torch.distributed, torchrun's "
+                             "machinery); rows whose trainer cannot, and Keras rows, run on one")
     parser.add_argument("--mine", action="store_true", help="add your own weeks/ implementations as rows")
     parser.add_argument("--out", help="output directory (default: reports/<timestamp>/)")
     parser.add_argument("--no-progress", action="store_true", help="one line per row, no progress bars")
@@ -63,11 +66,13 @@ def config_from_args(args) -> CompareConfig:
         options["models"] = _names(args.models)
     if args.frameworks:
         options["frameworks"] = check_choices("--frameworks", _names(args.frameworks), FRAMEWORKS)
+    if args.nproc < 1:
+        raise ValueError(f"--nproc must be at least 1, got {args.nproc}.")
     if options.get("epochs", 1) < 1:
         raise ValueError(f"--epochs must be at least 1, got {options['epochs']}.")
     return dataclasses.replace(
         CompareConfig(), dataset=check_name(args.dataset), seed=args.seed, image_size=args.image_size,
-        batch_size=args.batch_size, learning_rate=args.learning_rate, mine=args.mine, out=args.out,
+        batch_size=args.batch_size, learning_rate=args.learning_rate, mine=args.mine, out=args.out, nproc=args.nproc,
         progress=not args.no_progress, **options)
 
 
