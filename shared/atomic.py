@@ -70,13 +70,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_stale(directory: str | os.PathLike) -> list[Path]:
-    """Delete the temporary files that killed writers left in `directory` (not recursive); return them."""
-    removed = []
+def remove_stale(directory: str | os.PathLike, recursive: bool = False) -> list[Path]:
+    """Delete the temporary files that killed writers left in `directory` (and its sub-folders when `recursive`);
+    return them. A temporary file whose writer is still running is left alone."""
     directory = Path(directory)
     if not directory.is_dir():
+        return []
+    folders = [Path(folder) for folder, _, _ in os.walk(directory)] if recursive else [directory]
+    return [entry for folder in folders for entry in _remove_stale_in(folder)]
+
+
+def _remove_stale_in(directory: Path) -> list[Path]:
+    removed = []
+    try:
+        entries = list(directory.iterdir())
+    except OSError:  # unreadable or vanished: nothing we may clean there
         return removed
-    for entry in directory.iterdir():
+    for entry in entries:
         match = _TEMPORARY.match(entry.name)
         if match and entry.is_file() and not _alive(int(match["pid"])):
             entry.unlink(missing_ok=True)
