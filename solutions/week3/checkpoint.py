@@ -20,7 +20,7 @@ What you will learn
 restarts from its last finished epoch and ends with the same weights, bit for bit on CPU, as a run never stopped.
 
 Run it: `python -m solutions.week3.checkpoint` trains 4 epochs straight, then 2 + resume + 2 (once restoring
-the loader's generator, once forgetting it), and compares.
+the loader's generator, once forgetting it), and compares the weights.
 """
 from __future__ import annotations
 
@@ -182,19 +182,16 @@ def resume(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
     return TrainState(model, optimizer, schedule, history=history)
 
 
-def _demo_run(path: Path, epochs: int, stop_at: int | None, keep_generator: bool = True) -> nn.Module:
+def _demo_run(ds, path: Path, epochs: int, stop_at: int | None, keep_generator: bool = True) -> nn.Module:
     """Week 3's loaders (augmented, shuffled by their own generator), a dropout net, SGD momentum and step decay,
     checkpointed every epoch; resumes from `path` if it exists, and stops (as if killed) after `stop_at` epochs."""
-    from shared.data import load_dataset
-
     from .augmentation import make_loaders, make_train_transform
     from .loop import fit
     from .regularization import RegularizedNet
     from .schedules import step_decay
 
-    ds = load_dataset("shapes", size=200, image_size=16, seed=0)
     torch.manual_seed(0)
-    train, val, _ = make_loaders(ds, batch_size=32, transform=make_train_transform(16), seed=0)
+    train, val, _ = make_loaders(ds, batch_size=32, transform=make_train_transform(ds.image_shape[0]), seed=0)
     model = RegularizedNet(ds.num_classes, ds.image_shape, hidden=64, dropout_rate=0.3)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     schedule = step_decay(optimizer, step_size=1, gamma=0.7)
@@ -210,15 +207,19 @@ def _difference(a: nn.Module, b: nn.Module) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from shared.data import load_dataset
+
     parser = argparse.ArgumentParser(description="Train 4 epochs straight, then 2 + resume + 2, and compare.")
-    parser.add_argument("--dry-run", action="store_true", help="the same: it is already quick")
-    parser.parse_args(argv)
+    parser.add_argument("--dry-run", action="store_true", help="2 epochs straight against 1 + resume + 1")
+    args = parser.parse_args(argv)
+    epochs = 2 if args.dry_run else 4
+    ds = load_dataset("shapes", size=100 if args.dry_run else 200, image_size=16, seed=0)
     with tempfile.TemporaryDirectory() as directory:
-        straight = _demo_run(Path(directory) / "never.pt", epochs=4, stop_at=None)
+        straight = _demo_run(ds, Path(directory) / "never.pt", epochs=epochs, stop_at=None)
         for keep, label in ((True, "with the loader's generator"), (False, "forgetting the loader's generator")):
             path = Path(directory) / f"run-{keep}.pt"
-            _demo_run(path, epochs=4, stop_at=2, keep_generator=keep)
-            resumed = _demo_run(path, epochs=4, stop_at=None, keep_generator=keep)
+            _demo_run(ds, path, epochs=epochs, stop_at=epochs // 2, keep_generator=keep)
+            resumed = _demo_run(ds, path, epochs=epochs, stop_at=None, keep_generator=keep)
             print(f"{label}: max |straight - resumed| over all weights = {_difference(straight, resumed):.3g}")
 
 
