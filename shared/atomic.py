@@ -70,25 +70,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_stale(directory: str | os.PathLike, recursive: bool = False) -> list[Path]:
-    """Delete the temporary files that killed writers left in `directory` (and its sub-folders when `recursive`);
-    return them. A temporary file whose writer is still running is left alone."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        return []
-    folders = [Path(folder) for folder, _, _ in os.walk(directory)] if recursive else [directory]
-    return [entry for folder in folders for entry in _remove_stale_in(folder)]
-
-
-def _remove_stale_in(directory: Path) -> list[Path]:
+def remove_stale(directory: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that killed writers left in `directory` (not recursive); return them. A temporary
+    file whose writer is still running is left alone."""
     removed = []
     try:
-        entries = list(directory.iterdir())
-    except OSError:  # unreadable or vanished: nothing we may clean there
+        entries = list(Path(directory).iterdir())
+    except OSError:  # missing, not a folder, or unreadable: nothing we may clean there
         return removed
     for entry in entries:
         match = _TEMPORARY.match(entry.name)
         if match and entry.is_file() and not _alive(int(match["pid"])):
-            entry.unlink(missing_ok=True)
+            try:
+                entry.unlink(missing_ok=True)
+            except OSError:  # not ours to delete: leave it
+                continue
             removed.append(entry)
     return removed

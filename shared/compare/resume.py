@@ -63,7 +63,8 @@ def saved_config(out_dir: str | os.PathLike) -> CompareConfig:
 
 def prepare(out_dir: Path, config: CompareConfig) -> None:
     """Before any row: remove what killed writers left, refuse a directory of another run, record this run."""
-    removed = remove_stale(out_dir, recursive=True)
+    folders = [out_dir, out_dir / ROWS_DIR, out_dir / "figures", *(out_dir / "checkpoints").glob("*/")]
+    removed = [path for folder in folders for path in remove_stale(folder)]  # only the folders a run writes
     if removed:
         print(f"removed {len(removed)} unfinished file(s) that an interrupted run left in {out_dir}", flush=True)
     path = out_dir / RUN_FILE

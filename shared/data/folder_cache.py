@@ -53,7 +53,7 @@ def _read_cache(cache: Path, root: Path, listing, image_size: int, class_names: 
     try:
         meta = json.loads((cache / META).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise BrokenCache(f"has a {META} that cannot be read ({type(error).__name__}: {error})") from None
+        raise BrokenCache(f"has an unreadable {META} ({type(error).__name__}: {error})") from None
     expected = {"version": CACHE_VERSION, "root": str(root), "image_size": image_size, "class_names": class_names}
     if not isinstance(meta, dict) or any(meta.get(key) != value for key, value in expected.items()):
         found = meta.get("root") if isinstance(meta, dict) else None
@@ -67,7 +67,7 @@ def _read_cache(cache: Path, root: Path, listing, image_size: int, class_names: 
         try:
             arrays[name] = np.load(cache / name, mmap_mode=mmap)
         except Exception as error:  # noqa: BLE001 — truncated, empty, a foreign or pickled file
-            raise BrokenCache(f"has a {name} that cannot be read ({type(error).__name__}: {error})") from None
+            raise BrokenCache(f"has an unreadable {name} ({type(error).__name__}: {error})") from None
     images, labels, splits = arrays["images.npy"], arrays["labels.npy"], arrays["splits.npy"]
     if images.dtype != np.uint8 or images.shape != (count, image_size, image_size, 3):
         raise BrokenCache(f"has images of {images.dtype} {images.shape}, not uint8 {(count, image_size, image_size, 3)}")
