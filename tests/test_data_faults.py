@@ -136,6 +136,17 @@ def test_broken_cache_without_its_archive_offline_is_one_sentence(cifar, monkeyp
     assert "could not download" in err and str(root / "cifar10" / "cifar-10-python.tar.gz") in err
 
 
+def test_a_killed_download_or_parse_leaves_nothing_behind(cifar):
+    root, _ = cifar
+    folder = root / "cifar10"
+    leftovers = [folder / f".cifar-10-python.tar.gz.{DEAD_PID}.a1b2c3d4.tmp.gz",
+                 folder / f".arrays.npz.{DEAD_PID}.e5f6g7h8.tmp.npz"]
+    for path in leftovers:
+        path.write_bytes(b"\0" * 4096)
+    load_dataset("cifar10", data_dir=root, progress=False)
+    assert sorted(p.name for p in folder.iterdir()) == ["arrays.npz", "cifar-10-python.tar.gz"]
+
+
 def test_cache_path_taken_by_a_folder_is_one_sentence(cifar):
     root, _ = cifar
     _cache(root).unlink()

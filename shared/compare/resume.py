@@ -51,9 +51,8 @@ def saved_config(out_dir: str | os.PathLike) -> CompareConfig:
         if unknown:
             raise ResumeError(f"{path} names settings this workbook does not have ({', '.join(unknown)}); start "
                               f"a new run with another --out.")
-        for name in ("models", "frameworks", "data_efficiency"):
-            values[name] = tuple(values[name])
-        return CompareConfig(**{**values, "out": Path(out_dir)})
+        values = {name: tuple(value) if isinstance(value, list) else value for name, value in values.items()}
+        return CompareConfig(**{**values, "out": Path(out_dir)})  # JSON lists back to the config's tuples
     except ResumeError:
         raise
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:

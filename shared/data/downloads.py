@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.atomic import atomic_write
+from shared.atomic import atomic_write, remove_stale
 from shared.data.caches import BrokenCache, rebuilding
 
 TIMEOUT_S = 30
@@ -86,6 +86,7 @@ def download(name: str, root: Path, progress: bool = True) -> list[Path]:
     """Make sure every file of `name` is in `root/<name>/` with the right MD5; download what is missing."""
     folder = dataset_dir(name, root)
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale(folder)  # what a killed download or parse left behind
     paths = []
     for remote in SOURCES[name]:
         target = folder / remote.filename
@@ -159,6 +160,7 @@ def load_arrays(name: str, root: Path, progress: bool = True):
     """((train_images, train_labels), (test_images, test_labels), class_names, source) for `name`."""
     folder = dataset_dir(name, root)
     cache = folder / ARRAYS_FILE
+    remove_stale(folder)  # what a killed download or parse left behind
     arrays = _cached_arrays(name, cache)
     if arrays is None:
         files = download(name, root, progress)
@@ -184,6 +186,7 @@ def _cached_arrays(name: str, cache: Path) -> dict | None:
 
 def _read_arrays(name: str, cache: Path) -> dict:
     """Every array of `cache`, read in full (so the zip's checksums are checked) and checked against `name`."""
+    _check_headers(name, cache)  # first: a header that claims more data than the file holds allocates nothing
     try:
         with open(cache, "rb") as handle, np.load(handle) as archive:  # our handle: closed whatever np.load raises
             arrays = {key: archive[key] for key in archive.files}
@@ -208,7 +211,7 @@ def _check_headers(name: str, cache: Path) -> None:
                 if info.file_size < needed:
                     raise ValueError(f"{info.filename} is truncated")
                 shapes[info.filename.removesuffix(".npy")] = (shape, dtype)
-        with np.load(cache) as archive:
+        with open(cache, "rb") as handle, np.load(handle) as archive:
             _check_arrays(name, cache, shapes, archive.__getitem__)
     except BrokenCache:
         raise
