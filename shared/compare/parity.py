@@ -16,7 +16,8 @@ import numpy as np
 from shared import reference
 from shared.registry import create_model
 
-TOLERANCE = 1e-3
+TOLERANCE = 1e-3        # largest relative difference of the losses over the steps
+EVAL_TOLERANCE = 2e-2   # largest absolute difference of eval-mode logits afterwards (matched twins: ~5e-3)
 MODELS = {"cnn": {"dropout_rate": 0.0}, "lstm": {}}   # builder options for the check: dropout off
 
 
@@ -40,7 +41,7 @@ class ParityResult:
 
     @property
     def ok(self) -> bool:
-        return self.largest[0] < TOLERANCE and bool(np.isfinite(self.eval_logits_difference))
+        return self.largest[0] < TOLERANCE and self.eval_logits_difference < EVAL_TOLERANCE
 
 
 # ---- weights: PyTorch layout -> Keras layout ----------------------------------------------------------------
@@ -179,5 +180,6 @@ def format_result(result: ParityResult) -> str:
     largest, step = result.largest
     verdict = "the twins match" if result.ok else "the twins DIFFER"
     lines.append(f"largest relative difference {largest:.2e} at step {step} (tolerance {TOLERANCE:g}); eval-mode "
-                 f"logits after training differ by at most {result.eval_logits_difference:.2e}: {verdict}")
+                 f"logits after the steps differ by at most {result.eval_logits_difference:.2e} (tolerance "
+                 f"{EVAL_TOLERANCE:g}): {verdict}")
     return "\n".join(lines)

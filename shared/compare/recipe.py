@@ -107,6 +107,13 @@ def _value(key: str, value) -> str:
     return str(value)
 
 
+def display(key: str, value) -> str:
+    """One fact as a table cell: "none" for a regulariser at 0, numbers without trailing zeros."""
+    if key in ("weight_decay", "label_smoothing", "dropout") and value in (0, 0.0, "0"):
+        return "none"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def describe(facts: dict, keys=FACTS) -> str:
     return "; ".join(_value(key, facts[key]) for key in keys if facts.get(key) not in ("", None))
 
@@ -140,15 +147,16 @@ def _twin_differences(rows: list[dict]) -> list[str]:
             first = twins[0]
             keys = [k for k in FACTS if first["recipe"]["facts"].get(k) != other["recipe"]["facts"].get(k)]
             if keys:
-                parts = [f"{k.replace('_', ' ')} ({first['recipe']['facts'].get(k)} vs {other['recipe']['facts'].get(k)})"
-                         for k in keys]
+                parts = [f"{k.replace('_', ' ')}: {display(k, first['recipe']['facts'].get(k))} vs "
+                         f"{display(k, other['recipe']['facts'].get(k))}" for k in keys]
                 sentences.append(f"{row_label(first)} and {row_label(other)} differ in: {'; '.join(parts)}.")
     return sentences
 
 
 def statement(rows: list[dict], dataset: dict, config: CompareConfig) -> dict:
     """The recipe statement of a run: what every row shares, then each group of rows with one recipe, and the
-    differences between twins. {"common": str, "groups": [{"rows": [...], "recipe": str}], "differences": [...]}"""
+    differences between twins. {"common": str, "groups": [{"rows", "recipe" (a sentence), "facts" (fact -> cell)}],
+    "differences": [...]}"""
     measured = [row for row in rows if row.get("status") == "ok"]
     seeds = ", ".join(map(str, config.seeds))
     common = (f"Every row trains on the same {dataset['num_train']:,} images and is validated on the same "
@@ -165,7 +173,9 @@ def statement(rows: list[dict], dataset: dict, config: CompareConfig) -> dict:
         overrides = measured[0]["recipe"]["overrides"] if measured else []
         common += f" The command line set {', '.join(overrides)} for every row." if overrides else ""
     return {"common": common,
-            "groups": [{"rows": labels, "recipe": describe(facts, own_keys)} for labels, facts in groups],
+            "groups": [{"rows": labels, "recipe": describe(facts, own_keys),
+                        "facts": {key: display(key, facts[key]) for key in own_keys if facts.get(key) not in ("", None)}}
+                       for labels, facts in groups],
             "differences": _twin_differences(measured)}
 
 

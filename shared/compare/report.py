@@ -81,7 +81,7 @@ def table_section(results: dict, out_dir: Path) -> Section:
     others = [f"{row_label(row)}: {row['status']}: {row['reason']}" for row in results["rows"] if row["status"] != "ok"]
     notes_md, notes_html = _items(others + results.get("notes", []))
     return Section("Results", "\n".join(markdown) + f"\n\n{LEGEND}\n\n{notes_md}",
-                   f"<div class='scroll'><table><tr>{head}</tr>{rows}</table></div><p class='legend'>"
+                   f"<div class='scroll'><table class='results'><tr>{head}</tr>{rows}</table></div><p class='legend'>"
                    f"{html.escape(LEGEND)}</p>{notes_html}")
 
 
@@ -99,14 +99,29 @@ def spread_section(results: dict, out_dir: Path) -> Section:
                    f"<p>{html.escape(text)}</p>{page}")
 
 
+def _recipe_table(recipes: dict) -> tuple[str, str]:
+    """The groups' recipes side by side: one column per group of rows, one line per fact they do not all share."""
+    groups = recipes["groups"]
+    keys = [key for key in groups[0]["facts"]] if groups and "facts" in groups[0] else []
+    if not keys:
+        return _items([f"{' and '.join(g['rows'])}: {g['recipe']}." for g in groups])
+    headers = [""] + [" and ".join(group["rows"]) for group in groups]
+    lines = [[key.replace("_", " ")] + [str(group["facts"][key]) for group in groups] for key in keys]
+    markdown = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    markdown += ["| " + " | ".join(cells) + " |" for cells in lines]
+    page = ("<div class='scroll'><table class='recipes'><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+            + "</tr>" + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
+                                for cells in lines) + "</table></div>")
+    return "\n".join(markdown), page
+
+
 def recipe_section(results: dict, out_dir: Path) -> Section:
     recipes = results["recipes"]
-    groups = [f"{' and '.join(group['rows'])}: {group['recipe']}." for group in recipes["groups"]]
     common_md, common_html = _paragraph(recipes["common"])
-    groups_md, groups_html = _items(groups)
+    table_md, table_html = _recipe_table(recipes)
     diff_md, diff_html = _items(recipes["differences"])
-    return Section("How each row was trained", "\n\n".join(p for p in (common_md, groups_md, diff_md) if p),
-                   common_html + groups_html + diff_html)
+    return Section("How each row was trained", "\n\n".join(p for p in (common_md, table_md, diff_md) if p),
+                   common_html + table_html + diff_html)
 
 
 def diagnosis_section(results: dict, out_dir: Path) -> Section:
@@ -116,16 +131,16 @@ def diagnosis_section(results: dict, out_dir: Path) -> Section:
     return Section("Diagnosis", f"{intro}\n\n{markdown}", f"<p>{html.escape(intro)}</p>{page}")
 
 
-def _figure_groups(results: dict) -> list[list[tuple[str, str]]]:
-    """Figures in groups shown side by side in the HTML: the run's figures, then one group per model."""
+def _run_figures(results: dict) -> list[tuple[str, str]]:
     titles = {"curves": "Training curves (first seed)", "per_class": "Per-class test accuracy",
               "data_efficiency": "Data efficiency: the CNN row's recipe from scratch vs a linear head on frozen "
                                  "pretrained Lite0 features"}
-    groups = [[(titles.get(name, name), path)] for name, path in results["figures"].items()]
-    for row in _measured(results):
-        groups.append([(f"{row_label(row)}: confusion matrix", row["figures"]["confusion"]),
-                       (f"{row_label(row)}: test predictions", row["figures"]["predictions"])])
-    return groups
+    return [(titles.get(name, name), path) for name, path in results["figures"].items()]
+
+
+def _row_figures(row: dict) -> list[tuple[str, str]]:
+    return [(f"{row_label(row)}: confusion matrix", row["figures"]["confusion"]),
+            (f"{row_label(row)}: test predictions", row["figures"]["predictions"])]
 
 
 def _image(out_dir: Path, path: str) -> str:
@@ -133,12 +148,21 @@ def _image(out_dir: Path, path: str) -> str:
     return f'<img alt="{html.escape(path)}" src="data:image/png;base64,{data}">'
 
 
+def _figure(out_dir: Path, title: str, path: str) -> str:
+    return f"<figure><figcaption>{html.escape(title)}</figcaption>{_image(out_dir, path)}</figure>"
+
+
 def figures_section(results: dict, out_dir: Path) -> Section:
-    groups = _figure_groups(results)
-    markdown = "\n".join(f"### {title}\n\n![{title}]({path})\n" for group in groups for title, path in group)
-    page = "".join("<div class='group'>" + "".join(
-        f"<figure><figcaption>{html.escape(title)}</figcaption>{_image(out_dir, path)}</figure>"
-        for title, path in group) + "</div>" for group in groups)
+    """The run's figures in full, then each row's confusion matrix and predictions, folded (one click opens them),
+    every image at its own size or the page's width: never shrunk side by side."""
+    run = _run_figures(results)
+    rows = _measured(results)
+    markdown = "\n".join(f"### {title}\n\n![{title}]({path})\n" for title, path in run)
+    markdown += "\n".join(f"### {title}\n\n![{title}]({path})\n" for row in rows for title, path in _row_figures(row))
+    page = "".join(_figure(out_dir, title, path) for title, path in run)
+    page += "".join(f"<details><summary>{html.escape(row_label(row))}: confusion matrix and test predictions</summary>"
+                    + "".join(_figure(out_dir, title, path) for title, path in _row_figures(row)) + "</details>"
+                    for row in rows)
     return Section("Figures", markdown, page)
 
 
@@ -176,10 +200,12 @@ def markdown(results: dict, out_dir: Path = Path(".")) -> str:
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h2{margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 .scroll{overflow-x:auto}table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ccc;padding:4px 7px;text-align:right}
-th{background:#f0f0f0;vertical-align:bottom}td:nth-child(-n+3){text-align:left;white-space:nowrap}td.best{background:#e3f6e3;font-weight:bold}
-.legend{font-size:13px;color:#555}img{max-width:100%;border:1px solid #eee}
-.group{display:flex;gap:1em;align-items:flex-start}.group figure{flex:1 1 0;min-width:0}.group figure+figure{flex-grow:1.6}
-figure{margin:1em 0}figcaption{font-weight:bold;margin-bottom:.3em}.env{font-size:13px;color:#555}"""
+th{background:#f0f0f0;vertical-align:bottom}table.results td:nth-child(-n+2){text-align:left;white-space:nowrap}
+td.best{background:#e3f6e3;font-weight:bold}
+.legend{font-size:13px;color:#555}img{max-width:100%;border:1px solid #eee}table.recipes{table-layout:fixed;width:100%}
+table.recipes td,table.recipes th{text-align:left;vertical-align:top}table.recipes th:first-child{width:8em}
+figure{margin:1em 0}figcaption{font-weight:bold;margin-bottom:.3em}.env{font-size:13px;color:#555}
+details{margin:.4em 0}summary{cursor:pointer;font-weight:bold;padding:.3em 0}"""
 
 
 def html_report(results: dict, out_dir: Path) -> str:

@@ -94,12 +94,13 @@ def starred(rows: list[dict]) -> dict[str, str]:
 
 
 def table_cells(rows: list[dict]) -> tuple[list[str], list[list[tuple[str, bool]]]]:
-    """(headers, rows of (text, has_star)) for the measured rows."""
-    headers = ["model", "framework", "impl"] + [column.header for column in COLUMNS]
+    """(headers, rows of (text, has_star)) for the measured rows; an "impl" column only when --mine added rows."""
+    names = ["model", "framework"] + (["impl"] if any(row["impl"] != "reference" for row in rows) else [])
+    headers = names + [column.header for column in COLUMNS]
     stars = starred(rows)
     body = []
     for row in rows:
-        cells = [(row[key], False) for key in ("model", "framework", "impl")]
+        cells = [(row[key], False) for key in names]
         cells += [(column.fmt(row), stars.get(column.key) == row["id"]) for column in COLUMNS]
         body.append(cells)
     return headers, body

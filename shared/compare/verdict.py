@@ -20,10 +20,15 @@ def _with_spread(row: dict) -> str:
     return _pct(row["test_accuracy"]) + (f" ± {100 * spread['test_accuracy_std']:.1f}" if spread else "")
 
 
+UNKNOWN = "not tested against noise"
+NO_SPREAD = ("No seed spread is known for this configuration (one training seed, and none recorded for this data and "
+             "these recipes), so no difference below is tested against noise: run with --seeds 0 1 2 to know.")
+
+
 def _against_spread(a: dict, b: dict) -> str:
     verdict = exceeds(a, b)
     if verdict is None:
-        return "no seed spread is known for this configuration, so whether that is more than noise cannot be told"
+        return UNKNOWN
     return "more than the seed spread" if verdict else "within the seed spread: not a real difference"
 
 
@@ -92,18 +97,24 @@ def _epoch_times(row: dict) -> tuple[float, float]:
     return later, float(times[0]) - later
 
 
+def _clearly_apart(a: float, b: float) -> bool:
+    return max(a, b) >= SPEED_GAP * min(a, b)
+
+
 def training_speed(t: dict, k: dict) -> str | None:
+    """Only when both wall time and CPU time say so: on a shared machine, wall time alone can mislead."""
     seconds_t, seconds_k = t["train_time_s"], k["train_time_s"]
-    if max(seconds_t, seconds_k) < SPEED_GAP * min(seconds_t, seconds_k):
+    cpu_t, cpu_k = t.get("train_cpu_s", seconds_t), k.get("train_cpu_s", seconds_k)
+    if not (_clearly_apart(seconds_t, seconds_k) and _clearly_apart(cpu_t, cpu_k) and (seconds_t < seconds_k) == (cpu_t < cpu_k)):
         return None
     if seconds_k < seconds_t:
         return (f"{t['model']}: Keras trains {_ratio(seconds_t, seconds_k)} faster than PyTorch ({seconds_k:.0f} s vs "
-                f"{seconds_t:.0f} s): its fit runs each training step as one compiled TensorFlow graph, PyTorch runs "
+                f"{seconds_t:.0f} s; CPU time {cpu_k:.0f} s vs {cpu_t:.0f} s): its fit runs each training step as one compiled TensorFlow graph, PyTorch runs "
                 f"the same step op by op from Python.")
     epoch_t, _ = _epoch_times(t)
     epoch_k, first_k = _epoch_times(k)
     return (f"{t['model']}: PyTorch trains {_ratio(seconds_t, seconds_k)} faster than Keras ({seconds_t:.0f} s vs "
-            f"{seconds_k:.0f} s): {epoch_t:.1f} s against {epoch_k:.1f} s per epoch after the first, and Keras' first "
+            f"{seconds_k:.0f} s; CPU time {cpu_t:.0f} s vs {cpu_k:.0f} s): {epoch_t:.1f} s against {epoch_k:.1f} s per epoch after the first, and Keras' first "
             f"epoch took {max(first_k, 0):.1f} s longer than its others (tracing and compiling the training graph).")
 
 
@@ -143,6 +154,7 @@ def difference_sentences(rows: list[dict]) -> list[str]:
 
 def verdict(rows: list[dict], efficiency: dict | None = None) -> list[str]:
     measured = [row for row in rows if row["status"] == "ok"]
-    sentences = [best_sentence(measured), *twin_sentences(measured), transfer_sentence(measured, efficiency),
-                 *speed_sentences(measured)]
+    unknown = measured and all(row.get("spread") is None for row in measured)
+    sentences = [NO_SPREAD if unknown else None, best_sentence(measured), *twin_sentences(measured),
+                 transfer_sentence(measured, efficiency), *speed_sentences(measured)]
     return [sentence for sentence in sentences if sentence]

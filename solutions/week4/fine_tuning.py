@@ -123,8 +123,8 @@ def _transfer(backbone: str, num_classes: int, input_shape, pretrained: bool) ->
 COMPARE_EPOCHS = 2  # in `workbook compare`: one epoch for the head, one to fine-tune (8,000 images: ~95 % on shapes)
 RECIPE = dict(trainer=fine_tune, recipe=dict(
     optimizer=f"head stage: Adam; fine-tuning stage: AdamW with the backbone at {BACKBONE_LR_FACTOR:g}x the head's rate",
-    learning_rate=1e-3, schedule=f"constant; the head alone for {FineTuneConfig.head_fraction:.0%} of the epochs "
-                                 f"(at least one), then the top {FineTuneConfig.unfreeze_blocks} blocks too",
+    learning_rate=1e-3, schedule=f"constant; the head alone for round({FineTuneConfig.head_fraction:g} x epochs) "
+                                 f"epochs (at least one), then the top {FineTuneConfig.unfreeze_blocks} blocks too",
     augmentation="none", weight_decay=f"{FineTuneConfig.weight_decay:g} in the fine-tuning stage", label_smoothing=0.0,
     epochs=COMPARE_EPOCHS, batch_size=32, other="BatchNorm frozen (statistics and parameters), ImageNet weights"))
 TRANSFER_SHAPE = (TRANSFER_IMAGE_SIZE, TRANSFER_IMAGE_SIZE, 3)
