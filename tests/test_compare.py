@@ -55,7 +55,7 @@ def test_reports_and_figures_exist(run):
     markdown, page = (out / "report.md").read_text(), (out / "report.html").read_text()
     assert "★" in markdown and "## Diagnosis" in markdown and "## In short" in markdown
     assert " ± " in markdown and "## How each row was trained" in markdown
-    assert page.count("data:image/png;base64,") == len(paths) and "<table>" in page
+    assert page.count("data:image/png;base64,") == len(paths) and "<table class='results'>" in page
 
 
 def test_checkpoints_reload_with_their_manifest(run):

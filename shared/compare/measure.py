@@ -142,7 +142,8 @@ def _seed_result(run: SeedRun, dataset) -> dict:
     return {"seed": run.seed, "test_accuracy": metrics.accuracy(run.logits, run.labels),
             "macro_f1": metrics.macro_f1(run.logits, run.labels, dataset.num_classes),
             "per_class_accuracy": dict(zip(dataset.class_names, per_class.tolist())),
-            "best_epoch": int(run.history["best_epoch"]), "train_time_s": run.seconds, "train_cpu_s": run.cpu_seconds,
+            "best_epoch": int(run.history["best_epoch"]) + 1,   # counted from 1, as the report counts epochs
+            "train_time_s": run.seconds, "train_cpu_s": run.cpu_seconds,
             "train_images_per_s": len(dataset.train.labels) * epochs_run / run.seconds, "history": run.history}
 
 

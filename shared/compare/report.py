@@ -20,6 +20,8 @@ DEFINITIONS = [
     "with the weights of the best validation epoch; with several training seeds, their mean ± standard deviation "
     "(figures, checkpoint and latency come from the first seed's model)",
     "accuracy is averaged over images, never over batches (a smaller last batch counts for what it holds)",
+    "epochs are counted from 1 in the report, in results.json's rows and in each checkpoint's manifest; only the "
+    "training history itself keeps its 0-based best_epoch index (the history format of AUTHORING.md)",
     "train time: wall-clock time of the whole training call (training and the validation pass of every epoch); "
     "train CPU: the process's CPU time in that call (user + system, all threads), steadier than wall time on a "
     "shared machine; train img/s = training images × epochs / train time",

@@ -45,7 +45,7 @@ COLUMNS = [
     Column("macro-F1", "macro_f1", lambda r: _plus_minus(r, "macro_f1", 1, 3), "high", "seeds"),
     Column("params (trainable)", "params_total", _params),
     Column("epochs", "epochs", lambda r: str(r["recipe"]["epochs"])),
-    Column("best epoch", "best_epoch", lambda r: str(r["best_epoch"] + 1)),
+    Column("best epoch", "best_epoch", lambda r: str(r["best_epoch"])),
     Column("train time", "train_time_s", lambda r: f"{r['train_time_s']:.0f} s", "low", "time"),
     Column("train CPU", "train_cpu_s", lambda r: f"{r['train_cpu_s']:.0f} s"),
     Column("train img/s", "train_images_per_s", lambda r: f"{r['train_images_per_s']:,.0f}", "high", "time"),
