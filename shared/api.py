@@ -30,9 +30,11 @@ __all__ = ["BadImage", "CheckpointError", "DEFAULT_TOP_K", "Predictor", "create_
 
 
 def prepare_image(image: Image.Image, spec: InputSpec) -> np.ndarray:
-    """PIL image -> float32 (H, W, C): the model's channels and size, [0, 1], then (x - mean) / std."""
-    image = resize(to_channels(image, spec.channels), spec.height, spec.width)
-    pixels = np.asarray(image, dtype=np.float32).reshape(spec.shape) / 255.0
+    """PIL image -> float32 (H, W, C): the model's channels and size, [0, 1], then (x - mean) / std. A model
+    trained on grey images repeated into RGB (spec.source_channels 1) gets any picture grey, then repeated."""
+    image = resize(to_channels(image, spec.source_channels), spec.height, spec.width)
+    pixels = np.asarray(image, dtype=np.float32).reshape(spec.height, spec.width, spec.source_channels) / 255.0
+    pixels = np.broadcast_to(pixels, spec.shape)
     return (pixels - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
 
 

@@ -16,7 +16,8 @@ TINY = ["--size", "300", "--image-size", "16", "--epochs", "1", "--latency-repea
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("compare")
-    code = main(["compare", *TINY, "--models", "cnn", "--out", str(out)])
+    code = main(["compare", *TINY, "--models", "cnn", "--seeds", "0", "1", "--data-efficiency", "10", "0",
+                 "--out", str(out)])
     return code, out, json.loads((out / "results.json").read_text())
 
 
@@ -33,8 +34,14 @@ def test_tiny_run_writes_valid_results(run):
         assert 0 <= row["test_accuracy"] <= 1 and row["params_trainable"] > 0
         assert set(row["per_class_accuracy"]) == set(results["dataset"]["class_names"])
         assert len(row["history"]["train_loss"]) == 1
+        assert row["seeds"] == [0, 1] and [run["seed"] for run in row["per_seed"]] == [0, 1]
+        accuracies = [run["test_accuracy"] for run in row["per_seed"]]
+        assert row["test_accuracy_mean"] == pytest.approx(sum(accuracies) / 2) == row["test_accuracy"]
+        assert row["test_accuracy_std"] == pytest.approx(abs(accuracies[0] - accuracies[1]) / 2 ** 0.5)
+        assert row["spread"]["source"].startswith("this run")
     assert results["environment"]["packages"]["torch"]
-    assert "same split" in results["fairness"]
+    assert "same 240 images" in results["fairness"] and results["verdict"]
+    assert [group["rows"] for group in results["recipes"]["groups"]] == [["cnn · torch", "cnn · keras"]]
 
 
 def test_reports_and_figures_exist(run):
@@ -46,8 +53,9 @@ def test_reports_and_figures_exist(run):
     for path in paths:
         assert (out / path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
     markdown, page = (out / "report.md").read_text(), (out / "report.html").read_text()
-    assert "★" in markdown and "## Diagnosis" in markdown
-    assert page.count("data:image/png;base64,") == len(paths) and "<table>" in page
+    assert "★" in markdown and "## Diagnosis" in markdown and "## In short" in markdown
+    assert " ± " in markdown and "## How each row was trained" in markdown
+    assert page.count("data:image/png;base64,") == len(paths) and "<table class='results'>" in page
 
 
 def test_checkpoints_reload_with_their_manifest(run):
@@ -63,7 +71,8 @@ def test_checkpoints_reload_with_their_manifest(run):
 
 def _again(out, capsys, *options):
     """Run the same comparison into `out` again (without the data-efficiency phase, which is not a row)."""
-    code = main(["compare", *TINY, "--models", "cnn", "--out", str(out), "--data-efficiency", *options])
+    code = main(["compare", *TINY, "--models", "cnn", "--seeds", "0", "1", "--out", str(out), "--data-efficiency",
+                 *options])
     captured = capsys.readouterr()
     return code, captured.out + captured.err
 

@@ -28,12 +28,18 @@ def register(subparsers) -> None:
     parser.add_argument("--dataset", default=defaults.dataset, help=f"one of: {', '.join(dataset_choices())}")
     parser.add_argument("--models", nargs="+", help=f"registered model names (default: {' '.join(defaults.models)})")
     parser.add_argument("--frameworks", nargs="+", help=f"any of: {' '.join(FRAMEWORKS)} (default: both)")
-    parser.add_argument("--epochs", type=int, help=f"epochs for every row (default {defaults.epochs})")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--epochs", type=int, help="epochs for every row (default: each row's recipe)")
+    parser.add_argument("--seeds", type=int, nargs="+", metavar="S",
+                        help=f"training seeds: every row trains once per seed; the table shows mean ± std "
+                             f"(default {' '.join(map(str, defaults.seeds))})")
+    parser.add_argument("--seed", type=int, help="one training seed (the same as --seeds S)")
+    parser.add_argument("--data-seed", type=int, default=defaults.data_seed,
+                        help="the images (shapes), the split and any subset: the same for every training seed")
     parser.add_argument("--size", type=int, help=f"images in total before the split (default {defaults.size}; 0: all)")
     parser.add_argument("--image-size", type=int, help="resize images to this square size (default: the dataset's)")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--batch-size", type=int, help="batch size for every row (default: each row's recipe)")
+    parser.add_argument("--learning-rate", type=float,
+                        help="(peak) learning rate for every row (default: each row's recipe)")
     parser.add_argument("--latency-repeats", type=int,
                         help=f"timed repeats per latency median (default {defaults.latency_repeats})")
     parser.add_argument("--data-efficiency", type=int, nargs="*", metavar="N",
@@ -87,12 +93,20 @@ def config_from_args(args) -> CompareConfig:
         options["models"] = _names(args.models)
     if args.frameworks:
         options["frameworks"] = check_choices("--frameworks", _names(args.frameworks), FRAMEWORKS)
+    if args.seeds and args.seed is not None:
+        raise ValueError("give either --seed S or --seeds S [S ...], not both.")
+    if args.seeds or args.seed is not None:
+        options["seeds"] = tuple(args.seeds or [args.seed])
+    for name, value in (("--epochs", options.get("epochs")), ("--batch-size", args.batch_size),
+                        ("--latency-repeats", options.get("latency_repeats"))):
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}.")
     if args.nproc < 1:
         raise ValueError(f"--nproc must be at least 1, got {args.nproc}.")
-    if options.get("epochs", 1) < 1:
-        raise ValueError(f"--epochs must be at least 1, got {options['epochs']}.")
+    if args.learning_rate is not None and not args.learning_rate > 0:
+        raise ValueError(f"--learning-rate must be positive, got {args.learning_rate}.")
     return dataclasses.replace(
-        CompareConfig(), dataset=check_name(args.dataset), seed=args.seed, image_size=args.image_size,
+        CompareConfig(), dataset=check_name(args.dataset), data_seed=args.data_seed, image_size=args.image_size,
         batch_size=args.batch_size, learning_rate=args.learning_rate, mine=args.mine, out=args.out, nproc=args.nproc,
         progress=not args.no_progress, **options)
 

@@ -74,11 +74,11 @@ def train_rank(job: RankJob) -> dict:
     return {"history": history, "state": state, "backend": dist.get_backend()}
 
 
-def train_data_parallel(spec, dataset, config, recipe, inputs, nproc: int) -> tuple[dict, dict, str]:
-    """(state dict of the best weights, history, backend) from `nproc` data-parallel ranks."""
+def train_data_parallel(spec, dataset, config, recipe, inputs, seed: int) -> tuple[dict, dict, str]:
+    """(state dict of the best weights, history, backend) from `config.nproc` data-parallel ranks."""
     from shared.distributed import launch
 
-    job = RankJob(spec.name, spec.impl, dataset, inputs, recipe.batch_size, recipe.learning_rate, config.epochs,
-                  config.seed, config.progress)
-    result = launch(train_rank, job, nproc=nproc, timeout_s=TIMEOUT_S)
+    job = RankJob(spec.name, spec.impl, dataset, inputs, recipe.batch_size, recipe.learning_rate, recipe.epochs,
+                  seed, config.progress)
+    result = launch(train_rank, job, nproc=config.nproc, timeout_s=TIMEOUT_S)
     return result["state"], result["history"], result["backend"]

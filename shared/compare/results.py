@@ -9,7 +9,7 @@ import numpy as np
 from shared.atomic import write_text
 
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: seeds and spread, recipe facts, verdict
 
 
 def _plain(value):

@@ -46,6 +46,7 @@ def saved_config(out_dir: str | os.PathLike) -> CompareConfig:
                           f"{RUN_FILE}.")
     try:
         values = json.loads(path.read_text(encoding="utf-8"))["config"]
+        values.pop("seed", None)  # recorded for readers (the first of "seeds"), not a setting of its own
         fields = {field.name for field in dataclasses.fields(CompareConfig)}
         unknown = sorted(set(values) - fields)
         if unknown:

@@ -7,7 +7,8 @@
 A model's input is images of `spec.shape` = (height, width, channels), scaled to [0, 1], then normalised with
 (x - mean) / std per channel. A backbone's `Preprocessing` (its size, mean and std) overrides the dataset's own
 statistics, and a grayscale dataset fed to an RGB backbone gets its gray channel repeated three times, so the
-spec says 3 channels: the number the model really sees.
+spec says 3 channels: the number the model really sees, and `source_channels` 1: what was repeated (so that
+serving turns any picture grey first, as training saw it).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class InputSpec:
     channels: int
     mean: tuple[float, ...]   # per channel, [0, 1] pixel scale
     std: tuple[float, ...]    # per channel, > 0
+    source_channels: int | None = None   # channels of the images before any repeat (None: `channels`)
 
     def __post_init__(self) -> None:
         if min(self.height, self.width, self.channels) < 1:
@@ -32,6 +34,11 @@ class InputSpec:
                              f"{len(self.std)}. A grayscale dataset with an RGB backbone needs 3-channel statistics.")
         if not all(np.isfinite(self.mean)) or not all(np.isfinite(s) and s > 0 for s in self.std):
             raise ValueError(f"mean must be finite and std positive in every channel, got {self.mean}, {self.std}.")
+        if self.source_channels is None:
+            object.__setattr__(self, "source_channels", self.channels)
+        if self.source_channels not in (self.channels, 1):
+            raise ValueError(f"only grey images are repeated into channels; got {self.source_channels} source "
+                             f"channels for a {self.channels}-channel input.")
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -39,19 +46,24 @@ class InputSpec:
         return (self.height, self.width, self.channels)
 
     def as_dict(self) -> dict:
-        return {"shape": list(self.shape), "mean": list(self.mean), "std": list(self.std)}
+        values = {"shape": list(self.shape), "mean": list(self.mean), "std": list(self.std)}
+        if self.source_channels != self.channels:
+            values["source_channels"] = self.source_channels
+        return values
 
     @classmethod
     def from_dict(cls, values: dict) -> "InputSpec":
         height, width, channels = (int(v) for v in values["shape"])
+        source = values.get("source_channels")
         return cls(height, width, channels, tuple(float(v) for v in values["mean"]),
-                   tuple(float(v) for v in values["std"]))
+                   tuple(float(v) for v in values["std"]), None if source is None else int(source))
 
 
 def input_spec(image_shape, mean=None, std=None, preprocessing=None) -> InputSpec:
     """The spec for images of `image_shape` (H, W, C) with the dataset's `mean`/`std`, or a backbone's
     `preprocessing` (size, mean, std) when given. No statistics: mean 0, std 1 (pixels in [0, 1])."""
     height, width, channels = (int(v) for v in image_shape)
+    source = channels
     if preprocessing is not None:
         mean, std = preprocessing.mean, preprocessing.std
         if preprocessing.size:
@@ -60,7 +72,7 @@ def input_spec(image_shape, mean=None, std=None, preprocessing=None) -> InputSpe
             channels = 3                      # gray repeated into RGB for the backbone
     mean = np.zeros(channels) if mean is None else np.asarray(mean, dtype=np.float32).reshape(-1)
     std = np.ones(channels) if std is None else np.asarray(std, dtype=np.float32).reshape(-1)
-    return InputSpec(height, width, channels, tuple(float(v) for v in mean), tuple(float(v) for v in std))
+    return InputSpec(height, width, channels, tuple(float(v) for v in mean), tuple(float(v) for v in std), source)
 
 
 def check_feeds(image_shape, spec: InputSpec) -> None:

@@ -31,6 +31,8 @@ from torch import nn
 
 from shared.registry import register_model
 
+from .recipe import RECIPE
+
 
 class LSTMClassifier(nn.Module):
     """Classify (B, C, H, W) images by reading their H rows in order with an LSTM.
@@ -66,7 +68,7 @@ def train_lstm(model: nn.Module, train_loader, val_loader, **options) -> dict:
     return train_with_adam(model, train_loader, val_loader, **options)
 
 
-@register_model("lstm", framework="torch", trainer=train_lstm, data_parallel=True,
+@register_model("lstm", framework="torch", trainer=train_lstm, data_parallel=True, recipe=RECIPE.facts(),
                 description="Reads the image row by row with nn.LSTM")
 def build_lstm(num_classes: int, input_shape: tuple[int, int, int] = (32, 32, 3), **options) -> LSTMClassifier:
     return LSTMClassifier(num_classes=num_classes, input_shape=tuple(input_shape), **options)

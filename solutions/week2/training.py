@@ -25,6 +25,8 @@ from tqdm.auto import tqdm
 
 from shared.history import empty_history
 
+from .recipe import RECIPE, Recipe, learning_rates
+
 
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy and PyTorch (CPU and GPU), so that a run can be repeated."""
@@ -121,10 +123,27 @@ def _step_scheduler(scheduler, val_loss: float) -> None:
         scheduler.step()
 
 
-def train_with_adam(model: nn.Module, train_loader, val_loader, *, epochs: int, learning_rate: float = 1e-3,
-                    seed: int | None = None, device: torch.device | str | None = None, progress: bool = True) -> dict:
-    """How `workbook compare` trains this week's PyTorch models: Adam at `learning_rate`, then `fit`."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+def make_optimizer(model: nn.Module, learning_rate: float, total_steps: int,
+                   recipe: Recipe = RECIPE) -> torch.optim.Optimizer:
+    """Adam as the recipe says, its learning rate following `learning_rates(...)` step by step.
+
+    The schedule is a LambdaLR stepped by a hook after every `optimizer.step()`, so `fit` needs no change and
+    the first step already uses the first rate of the list (Keras' twin reads the same list).
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, betas=recipe.adam_betas,
+                                 eps=recipe.adam_epsilon)
+    rates = learning_rates(learning_rate, total_steps, recipe)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: rates[min(step, total_steps - 1)] / learning_rate)
+    optimizer.register_step_post_hook(lambda *_: schedule.step())
+    return optimizer
+
+
+def train_with_adam(model: nn.Module, train_loader, val_loader, *, epochs: int,
+                    learning_rate: float = RECIPE.learning_rate, seed: int | None = None,
+                    device: torch.device | str | None = None, progress: bool = True) -> dict:
+    """How `workbook compare` trains this week's PyTorch models: recipe.py's recipe (Adam, warm-up then cosine,
+    stepped per batch), then `fit`. The Keras twin is keras_cnn.py's `train_keras`."""
+    optimizer = make_optimizer(model, learning_rate, epochs * len(train_loader))
     return fit(model, train_loader, val_loader, epochs=epochs, optimizer=optimizer, device=device, seed=seed,
                progress=progress)
 

@@ -120,7 +120,13 @@ def _transfer(backbone: str, num_classes: int, input_shape, pretrained: bool) ->
 
 # One registry entry per backbone: `workbook compare --models transfer_lite0` trains it with `fine_tune`, on images
 # prepared the way its ImageNet weights expect. Only Lite0's weights ship offline; the others download once.
-RECIPE = dict(trainer=fine_tune, batch_size=32, learning_rate=1e-3)
+COMPARE_EPOCHS = 2  # in `workbook compare`: one epoch for the head, one to fine-tune (8,000 images: ~95 % on shapes)
+RECIPE = dict(trainer=fine_tune, recipe=dict(
+    optimizer=f"head stage: Adam; fine-tuning stage: AdamW with the backbone at {BACKBONE_LR_FACTOR:g}x the head's rate",
+    learning_rate=1e-3, schedule=f"constant; the head alone for round({FineTuneConfig.head_fraction:g} x epochs) "
+                                 f"epochs (at least one), then the top {FineTuneConfig.unfreeze_blocks} blocks too",
+    augmentation="none", weight_decay=f"{FineTuneConfig.weight_decay:g} in the fine-tuning stage", label_smoothing=0.0,
+    epochs=COMPARE_EPOCHS, batch_size=32, other="BatchNorm frozen (statistics and parameters), ImageNet weights"))
 TRANSFER_SHAPE = (TRANSFER_IMAGE_SIZE, TRANSFER_IMAGE_SIZE, 3)
 
 

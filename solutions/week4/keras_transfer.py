@@ -139,7 +139,13 @@ def _transfer(backbone: str, num_classes: int, input_shape, pretrained: bool) ->
 
 
 # The Keras twins of fine_tuning.py's registry entries (keras.applications backbones download their weights once).
-RECIPE = dict(trainer=fine_tune_keras, batch_size=32, learning_rate=1e-3)
+COMPARE_EPOCHS = 2  # in `workbook compare`: one epoch for the head, one to fine-tune (as the PyTorch rows)
+RECIPE = dict(trainer=fine_tune_keras, recipe=dict(
+    optimizer=f"Adam in both stages; fine-tuning at {FINE_TUNE_LR_FACTOR:g}x the rate, head and blocks alike",
+    learning_rate=1e-3, schedule=f"constant; the head alone for epochs // 2 epochs (at least one), then the top "
+                                 f"{UNFREEZE_BLOCKS} blocks too",
+    augmentation="none", weight_decay=0.0, label_smoothing=0.0, epochs=COMPARE_EPOCHS, batch_size=32,
+    other="BatchNorm frozen (statistics and parameters), ImageNet weights"))
 TRANSFER_SHAPE = (TRANSFER_IMAGE_SIZE, TRANSFER_IMAGE_SIZE, 3)
 
 
