@@ -109,7 +109,7 @@ def test_hostile_or_broken_row_files_are_trained_again(run, tmp_path):
     shutil.copytree(out, copy)
     config = resume.saved_config(copy)
     spec = next(spec for spec in plan_rows(config)[0] if spec.framework == "torch")
-    dataset = load_dataset(config.dataset, size=config.size, image_size=config.image_size, seed=config.seed)
+    dataset = load_dataset(config.dataset, size=config.size, image_size=config.image_size, seed=config.data_seed)
     assert resume.kept_row(spec, dataset, copy)["id"] == spec.row_id
     path = copy / "rows" / f"{spec.row_id}.json"
     saved = json.loads(path.read_text())
@@ -130,7 +130,7 @@ def test_another_runs_directory_and_resume_with_options_are_one_sentence(run, tm
     _, out, _ = run
     copy = tmp_path / "run"
     shutil.copytree(out, copy)
-    assert main(["compare", *TINY, "--epochs", "2", "--models", "cnn", "--out", str(copy)]) == 2
+    assert main(["compare", *TINY, "--epochs", "2", "--models", "cnn", "--seeds", "0", "1", "--out", str(copy)]) == 2
     err = capsys.readouterr().err.strip()
     assert "holds a run started with other settings (epochs 1, not 2)" in err and "--resume" in err
     assert main(["compare", "--resume", str(copy), "--epochs", "3"]) == 2

@@ -30,6 +30,11 @@ ROWS_DIR = "rows"
 NOT_IN_KEY = ("out", "progress", "threads", "models", "frameworks", "mine", "data_efficiency")
 
 
+# Fields of a row that the whole run decides after its last row (shared/compare/runner.py: assemble): a saved
+# row has none, and a kept row gets them anew.
+ADDED_LATER = ("spread",)
+
+
 class ResumeError(ValueError):
     """The directory cannot be resumed: another run's settings, or a run.json that cannot be read."""
 
@@ -124,7 +129,10 @@ def _check_row(spec, dataset, out_dir: Path) -> dict:
     saved = json.loads(_row_path(out_dir, spec.row_id).read_text(encoding="utf-8"))
     row = saved["row"]
     schema = json.loads(SCHEMA_PATH.read_text())
+    finished = schema["$defs"]["row"]["then"]
+    finished["required"] = [name for name in finished["required"] if name not in ADDED_LATER]
     jsonschema.validate(row, {"$ref": "#/$defs/row", "$defs": schema["$defs"]})
+    row = {name: value for name, value in row.items() if name not in ADDED_LATER}
     identity = {"id": spec.row_id, "model": spec.name, "framework": spec.framework, "impl": spec.impl, "status": "ok"}
     if any(row.get(key) != value for key, value in identity.items()):
         raise ValueError(f"it describes another row ({row.get('id')!r}, status {row.get('status')!r})")
