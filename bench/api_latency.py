@@ -53,13 +53,15 @@ def write_checkpoint(directory: Path) -> Path:
 
 
 def bare_forward_ms(directory: Path, repeats: int) -> float:
-    """Median ms of one batch-1 forward pass of the checkpoint's model, with torch.inference_mode."""
+    """Median ms of one batch-1 forward pass of the checkpoint's model, with torch.inference_mode (one thread,
+    as the server has it), on a random normalised image."""
     import torch
 
     from shared.checkpoints import load_model
 
+    torch.set_num_threads(1)
     model, _ = load_model(directory)
-    batch = torch.zeros(1, SHAPE[2], *SHAPE[:2])
+    batch = torch.randn(1, SHAPE[2], *SHAPE[:2], generator=torch.Generator().manual_seed(0))
     times = []
     with torch.inference_mode():
         for _ in range(repeats + 10):
@@ -92,15 +94,20 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PYTHONPATH": str(tree)}
+        self.log = tempfile.TemporaryFile()   # not a pipe: a server writing more than a pipe holds would block
         self.process = subprocess.Popen([sys.executable, "-m", "shared.cli", "serve", "--checkpoint", str(checkpoint),
                                          "--port", str(self.port)], env=env, cwd=tree,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                        stdout=subprocess.DEVNULL, stderr=self.log)
+
+    def errors(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-2000:]
 
     def wait(self, client, seconds: float = 120) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited: {self.process.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"the server exited: {self.errors()}")
             try:
                 if client.get(f"{self.url}/health").status_code == 200:
                     return
@@ -114,6 +121,7 @@ class Server:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        self.log.close()
 
 
 def post(client, url: str, data: bytes) -> float:
@@ -160,6 +168,12 @@ def percentile(values: list[float], q: float) -> float:
     return 1000 * float(np.percentile(values, q))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc): the work, whatever the machine's load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(tree: Path, checkpoint: Path, data: dict[str, bytes], args) -> dict:
     import httpx
 
@@ -169,8 +183,10 @@ def measure(tree: Path, checkpoint: Path, data: dict[str, bytes], args) -> dict:
             server.wait(client)
         result = {}
         for name, payload in data.items():
+            start = cpu_seconds(server.process.pid)
             times = sequential(server.url, payload, args.requests)
-            result[name] = (percentile(times, 50), percentile(times, 90))
+            cpu = 1000 * (cpu_seconds(server.process.pid) - start) / (args.requests + 10)
+            result[name] = (percentile(times, 50), percentile(times, 90), cpu)
         rate, times = concurrent(server.url, data["png 32x32"], args.clients, args.requests // args.clients * 2)
         result["concurrent"] = (rate, percentile(times, 50))
         return result
@@ -183,20 +199,21 @@ def load() -> str:
 
 
 def table(trees: list[Path], results: dict, forward: float, loads: list[str], names: list[str]) -> str:
-    lines = ["| tree | " + " | ".join(f"{n} p50 / p90 (ms)" for n in names) + " | p50 / forward | "
-             f"10 clients: req/s, p50 (ms) |", "|" + "---|" * (len(names) + 3)]
+    lines = ["| tree | " + " | ".join(f"{n}: p50 / p90 (ms), server CPU ms/req" for n in names) +
+             " | p50 / forward | 10 clients: req/s, p50 (ms) |", "|" + "---|" * (len(names) + 3)]
     for tree in trees:
         runs = results[str(tree)]
         cells = []
         for name in names:
             p50 = statistics.median(r[name][0] for r in runs)
             p90 = statistics.median(r[name][1] for r in runs)
-            cells.append(f"{p50:.2f} / {p90:.2f}")
+            cpu = statistics.median(r[name][2] for r in runs)
+            cells.append(f"{p50:.2f} / {p90:.2f}, {cpu:.2f}")
         ratio = statistics.median(r[names[0]][0] for r in runs) / forward
         rate = statistics.median(r["concurrent"][0] for r in runs)
         p50c = statistics.median(r["concurrent"][1] for r in runs)
         lines.append(f"| {tree} | " + " | ".join(cells) + f" | {ratio:.1f}x | {rate:.0f}, {p50c:.1f} |")
-    return "\n".join([f"bare forward pass (cnn, batch 1, torch inference_mode): {forward:.2f} ms", "",
+    return "\n".join([f"bare forward pass (cnn, batch 1, 1 thread, torch inference_mode): {forward:.2f} ms", "",
                       *lines, "", "load while measuring:", *(f"    {line}" for line in loads)])
 
 

@@ -126,10 +126,14 @@ class Predictor:
         """The Grad-CAM answer for the predicted class (shared/interpret/explain.py); GradCamUnavailable when the
         model has no Grad-CAM layer."""
         from shared.interpret.explain import explain
+        from shared.interpret.gradcam import GRADCAM_KEY, GradCamUnavailable
         from shared.registry import get_entry
 
         manifest = self.manifest
         entry = get_entry(manifest.name, manifest.framework, manifest.impl)
+        if entry.info.get(GRADCAM_KEY) is None:
+            raise GradCamUnavailable(f"Grad-CAM explains convolutional networks, and the registry entry of "
+                                     f"{manifest.name} ({manifest.framework}) names no layer for it")
         display = to_channels(image, 3)
         display.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE), Image.Resampling.BILINEAR)
         with self.lock:

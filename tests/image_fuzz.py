@@ -1,7 +1,7 @@
 """Malformed image files for the decoder and the API: truncations, flipped bytes, bombs, odd modes and sizes.
 
     from tests.image_fuzz import malformed_uploads
-    for name, data in malformed_uploads(seed=0):     # about 330 (name, bytes), the same for the same seed
+    for name, data in malformed_uploads(seed=0):     # about 280 (name, bytes), the same for the same seed
         ...
 
 Every file is made here, from numpy and Pillow, with a seeded generator: no files on disk, no network.
@@ -11,7 +11,8 @@ Every file is made here, from numpy and Pillow, with a seeded generator: no file
 - `flipped`:   1-4 random bytes changed in the header (first 64 bytes, three times), or one anywhere;
 - `bomb`:      headers declaring enormous canvases (PNG, GIF screen and frame, BMP, JPEG, WebP, TIFF) across
                every band of sizes (above our limit, above Pillow's warning, above Pillow's error), a real
-               20000x20000 PNG of 48 KB, PNG text chunks inflating to 60 MB, a PNG of 20,000 tiny chunks;
+               20000x20000 PNG of 48 KB, PNG text chunks inflating to 60 MB, a PNG of 20,000 tiny chunks (and
+               one valid 5000x5000 PNG, the largest decode allowed, to see the memory it takes);
 - `garbage`:   random bytes behind each format's magic number, and empty or one-byte files.
 """
 from __future__ import annotations
@@ -155,8 +156,16 @@ def tiff_declaring(width: int, height: int) -> bytes:
     return b"II*\0" + struct.pack("<I", 8) + struct.pack("<H", len(tags)) + entries + b"\0\0\0\0" + b"\x80" * 16
 
 
+def large_valid_png(side: int = 5_000) -> bytes:
+    """A valid side x side grey PNG under every limit (25 M pixels): the largest decode the server must do."""
+    compressor = zlib.compressobj(9)
+    row = b"\0" * (1 + side)
+    body = b"".join(compressor.compress(row * 500) for _ in range(side // 500)) + compressor.flush()
+    return png_declaring(side, side, (8, 0), body)
+
+
 def bombs() -> list[tuple[str, bytes]]:
-    files = [("bomb-real-20000x20000.png", real_png_bomb()), ("bomb-text-60MB.png", png_text_bomb()),
+    files = [("valid-large-5000x5000.png", large_valid_png()), ("bomb-real-20000x20000.png", real_png_bomb()), ("bomb-text-60MB.png", png_text_bomb()),
              ("bomb-20000-chunks.png", png_many_chunks()),
              ("bomb-gif-frame-outside.gif", gif_declaring(16, 16, (60_000, 60_000, 5_000, 5_000))),
              ("bomb-bmp-top-down.bmp", bmp_declaring(50_000, -50_000)),
@@ -185,7 +194,46 @@ def garbage(rng) -> list[tuple[str, bytes]]:
 
 
 def malformed_uploads(seed: int = 0) -> list[tuple[str, bytes]]:
-    """About 330 (name, bytes): valid odd images, their truncations and flips, bombs and garbage."""
+    """About 280 (name, bytes): valid odd images, their truncations and flips, bombs and garbage."""
     rng = np.random.default_rng(seed)
     valid = valid_images(rng)
     return [*valid, *truncated(rng, valid), *flipped(rng, valid), *bombs(), *garbage(rng)]
+
+
+# ------------------------------------------------------------------------------------------------ a server
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process (Linux /proc), in MB."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+def post_all(url: str, uploads, timeout: float = 60) -> list[tuple[str, int, object]]:
+    """POST each (name, bytes) to url/predict; [(name, status, detail or None)]. A connection error is status 0."""
+    import httpx
+
+    answers = []
+    with httpx.Client(timeout=timeout) as client:
+        for name, data in uploads:
+            try:
+                response = client.post(f"{url}/predict", files={"file": (name, data, "application/octet-stream")})
+            except httpx.HTTPError as error:
+                answers.append((name, 0, f"{type(error).__name__}: {error}"))
+                continue
+            try:
+                detail = response.json().get("detail") if response.status_code != 200 else None
+            except ValueError:
+                detail = response.text[:200]
+            answers.append((name, response.status_code, detail))
+    return answers
+
+
+def fuzz_server(url: str, pid: int, uploads, warmup: bytes, passes: int = 2) -> dict:
+    """Send `warmup` 20 times, then every upload `passes` times; the statuses and the server's RSS after each."""
+    post_all(url, [("warmup.png", warmup)] * 20)
+    memory = [rss_mb(pid)]
+    answers = []
+    for _ in range(passes):
+        answers += post_all(url, uploads)
+        memory.append(rss_mb(pid))
+    return {"answers": answers, "rss_mb": memory}

@@ -380,7 +380,7 @@ def test_a_run_needs_the_row_named_and_explains_it(run_client):
     assert answer["gradcam"]["overlay"].startswith("data:image/png;base64,")
     assert answer["gradcam"]["label"] == answer["predictions"][0]["label"]
     lstm = _post(run_client, image, row="lstm-torch-reference", gradcam="true").json()
-    assert lstm["gradcam"] is None and "no Grad-CAM layer" in lstm["gradcam_error"]
+    assert lstm["gradcam"] is None and "names no layer" in lstm["gradcam_error"]
 
 
 def test_a_run_leaves_out_a_broken_row_with_a_sentence(tmp_path):

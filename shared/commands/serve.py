@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+MMAP_THRESHOLD = 4 * 1024 * 1024   # freed blocks this large go back to the system at once (see _return_large_blocks)
 DEFAULT_THREADS = 1   # torch threads per request: one image is too small to share, and requests run side by side
 
 
@@ -21,6 +22,20 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
+def _return_large_blocks() -> None:
+    """glibc keeps freed memory for reuse, in one heap per thread: after one large upload, the worker thread that
+    decoded it would hold its pixels for ever. Blocks of MMAP_THRESHOLD and more are mapped for each use and
+    unmapped when freed instead, so the server's memory goes back down after each image (Linux/glibc only)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-3, MMAP_THRESHOLD)   # -3: M_MMAP_THRESHOLD (malloc.h)
+    except (OSError, AttributeError):   # another C library: its own policy applies
+        pass
+
+
 def run(args) -> int:
     if args.max_upload_mb <= 0 or args.threads < 1 or not 0 < args.port < 65536:
         print("error: --max-upload-mb must be positive, --threads at least 1, --port 1 to 65535", file=sys.stderr)
@@ -31,6 +46,7 @@ def run(args) -> int:
     from shared.api import CheckpointError, ServeError, create_app
 
     torch.set_num_threads(args.threads)
+    _return_large_blocks()
     try:
         app = create_app(args.checkpoint, run_dir=args.run, max_bytes=int(args.max_upload_mb * 1024 * 1024))
     except (CheckpointError, ServeError) as error:
