@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/api_fuzz.py                          # this tree
     .venv/bin/python bench/api_fuzz.py --tree /tmp/before .     # two source trees, one after the other
+    .venv/bin/python bench/api_fuzz.py --dry-run                # 30 files: does it run?
 
 For each source tree the script starts `workbook serve --checkpoint` (bench/api_latency.py's small CNN) in a
 subprocess, sends the files of tests/image_fuzz.py (about 280: truncations, flipped bytes, bombs, odd modes and
@@ -53,9 +54,10 @@ def main(argv=None) -> int:
     parser.add_argument("--tree", action="append", type=Path, default=[], help="a source tree (repeatable)")
     parser.add_argument("trees", nargs="*", type=Path)
     parser.add_argument("--out", type=Path, help="also write the table to this Markdown file")
+    parser.add_argument("--dry-run", action="store_true", help="the first 30 files only")
     args = parser.parse_args(argv)
     trees = [tree.resolve() for tree in (args.tree + args.trees)] or [ROOT]
-    files = malformed_uploads(seed=0)
+    files = malformed_uploads(seed=0)[:30 if args.dry_run else None]
     lines = ["| tree | files | 5xx or dropped | answers by status | up after | server RSS MB (warm -> pass 1 -> 2) |",
              "|---|---|---|---|---|---|"]
     loads = [load()]

@@ -2,12 +2,15 @@
 
     .venv/bin/python bench/api_latency.py                         # this tree, ~1 minute
     .venv/bin/python bench/api_latency.py --tree /tmp/before .    # two source trees, alternated, in one run
+    .venv/bin/python bench/api_latency.py --dry-run               # a few requests: does it run?
 
 For each source tree (a checkout's root: its `shared/` is what serves), the script starts `workbook serve
 --checkpoint` in a subprocess on a loopback port, over one small checkpoint it writes itself (week 2's CNN,
 shapes 32x32, 10 classes, random weights: the numbers do not matter, the time does), then measures:
 - the bare forward pass of that model (batch 1, in this process, torch threads as the server has them);
 - one client, a 32x32 PNG and a 640x480 JPEG: p50 and p90 of the request time (POST /predict);
+- the server's CPU time per request (user + system, from /proc): the work done, which the machine's load does
+  not change, unlike the request time on a shared machine;
 - ten clients in threads: requests per second, and their p50.
 The trees are measured in turns (A, B, A, B), so both see the same load; `uptime` is printed beside the numbers.
 `--out FILE.md` writes the table (bench/results/api_latency.md).
@@ -226,7 +229,10 @@ def main(argv=None) -> int:
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2, help="turns per tree (the median is reported)")
     parser.add_argument("--out", type=Path, help="also write the table to this Markdown file")
+    parser.add_argument("--dry-run", action="store_true", help="20 requests, one round: check that it runs")
     args = parser.parse_args(argv)
+    if args.dry_run:
+        args.requests, args.rounds, args.clients = 20, 1, 2
     trees = [tree.resolve() for tree in (args.tree + args.trees)] or [ROOT]
     data = uploads()
     loads = [load()]

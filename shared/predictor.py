@@ -13,6 +13,7 @@ default of both.
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,15 +79,49 @@ class Prediction:
                 "caution": self.caution}
 
 
+class SharedLock:
+    """Many holders of `shared()` at once, or one of `exclusive()`: forward passes run side by side, while
+    Grad-CAM (which hooks a layer: another request's forward pass would go through its hook) runs alone."""
+
+    def __init__(self):
+        self._condition = threading.Condition()
+        self._sharing = 0
+        self._exclusive = False
+
+    @contextmanager
+    def shared(self):
+        with self._condition:
+            self._condition.wait_for(lambda: not self._exclusive)
+            self._sharing += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._sharing -= 1
+                self._condition.notify_all()
+
+    @contextmanager
+    def exclusive(self):
+        with self._condition:
+            self._condition.wait_for(lambda: not self._exclusive)
+            self._exclusive = True                       # new shared holders wait from now on
+            self._condition.wait_for(lambda: self._sharing == 0)
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._exclusive = False
+                self._condition.notify_all()
+
+
 @dataclass
 class Predictor:
-    """A loaded checkpoint. One request at a time uses the model (a lock): Grad-CAM hooks layers, and on a
-    small machine two forward passes at once are slower than one after the other."""
+    """A loaded checkpoint, safe to use from the server's threads (see SharedLock)."""
 
     model: Any
     manifest: Manifest
     directory: Path
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    lock: SharedLock = field(default_factory=SharedLock, repr=False)
 
     @property
     def class_names(self) -> list[str]:
@@ -94,7 +129,7 @@ class Predictor:
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """float32 (B, H, W, C) prepared images -> (B, num_classes) logits."""
-        with self.lock:
+        with self.lock.shared():
             if self.manifest.framework == "keras":
                 return np.asarray(self.model(batch, training=False))
             import torch
@@ -136,7 +171,7 @@ class Predictor:
                                      f"{manifest.name} ({manifest.framework}) names no layer for it")
         display = to_channels(image, 3)
         display.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE), Image.Resampling.BILINEAR)
-        with self.lock:
+        with self.lock.exclusive():
             return explain(entry, self.model, prepare_image(image, manifest.input), display, self.class_names)
 
 

@@ -186,6 +186,15 @@ def test_an_upload_over_the_byte_limit_is_refused_before_it_is_read(client):
     response = _post(client, b"\x89PNG" + b"0" * 2_000_000)
     assert response.status_code == 413 and "200,000 bytes" in _detail(response)
 
+    def chunked():   # no Content-Length: the limit counts the bytes as they arrive
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="x.png"\r\n\r\n'
+        for _ in range(40):
+            yield b"0" * 65_536
+        yield b"\r\n--b--\r\n"
+
+    response = client.post("/predict", content=chunked(), headers={"content-type": "multipart/form-data; boundary=b"})
+    assert response.status_code == 413 and "200,000 bytes" in _detail(response)
+
 
 # ------------------------------------------------------------------------------------------------ checkpoints
 def test_a_checkpoint_of_another_model_fails_at_load(model, tmp_path):
@@ -397,3 +406,59 @@ def test_a_run_leaves_out_a_broken_row_with_a_sentence(tmp_path):
         load_run(run_dir)
     with pytest.raises(ServeError, match="not a directory"):
         load_run(tmp_path / "nowhere")
+
+
+# ------------------------------------------------------------------------------------------------ threads
+def test_the_shared_lock_lets_forwards_share_and_gradcam_run_alone():
+    import threading
+    import time
+
+    from shared.predictor import SharedLock
+
+    lock, events = SharedLock(), []
+
+    def forward(name):
+        with lock.shared():
+            events.append(f"{name} in")
+            time.sleep(0.05)
+            events.append(f"{name} out")
+
+    def gradcam():
+        with lock.exclusive():
+            events.append("gradcam in")
+            time.sleep(0.05)
+            events.append("gradcam out")
+
+    first = [threading.Thread(target=forward, args=(n,)) for n in ("a", "b")]
+    for thread in first:
+        thread.start()
+    time.sleep(0.01)
+    later = [threading.Thread(target=gradcam), threading.Thread(target=forward, args=("c",))]
+    for thread in later:
+        thread.start()
+        time.sleep(0.01)
+    for thread in first + later:
+        thread.join(5)
+    assert events[:2] == ["a in", "b in"]                       # two forward passes at once
+    start = events.index("gradcam in")
+    assert {"a out", "b out"} <= set(events[:start])            # Grad-CAM waited for them
+    assert events[start + 1] == "gradcam out"                   # and nothing ran beside it
+    assert events.index("c in") > start                         # a forward pass that came later waited
+
+
+def test_predictions_and_heatmaps_from_many_threads_match_one_at_a_time(shapes_row):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shared.predictor import load_predictor
+
+    directory, dataset = shapes_row
+    predictor = load_predictor(directory)
+    images = [Image.fromarray(pixels) for pixels in dataset.test.images[:4]]
+    expected = [predictor.predict(image).probabilities for image in images]
+    heatmaps = [predictor.explain(image)["overlay"] for image in images[:2]]
+    with ThreadPoolExecutor(8) as pool:
+        predictions = [pool.submit(predictor.predict, image) for image in images * 4]
+        explained = [pool.submit(predictor.explain, image) for image in images[:2] * 3]
+        for number, future in enumerate(predictions):
+            np.testing.assert_allclose(future.result().probabilities, expected[number % 4], rtol=1e-5, atol=1e-7)
+        assert [future.result()["overlay"] for future in explained] == heatmaps * 3
