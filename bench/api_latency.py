@@ -246,7 +246,8 @@ def main(argv=None) -> int:
                 results[str(tree)].append(measure(tree, checkpoint, data, args))
                 loads.append(load())
     text = table(trees, results, forward, loads, list(data))
-    text = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}\n\n" + text
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}"
+    text = f"{machine}\n\n{text}"
     print(text)
     if args.out:
         args.out.write_text(text + "\n", encoding="utf-8")

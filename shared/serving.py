@@ -76,7 +76,8 @@ def _results(run: Path) -> dict:
 
 
 def _row_info(results: dict) -> dict[str, dict]:
-    return {row["id"]: row for row in results.get("rows", []) if isinstance(row, dict) and isinstance(row.get("id"), str)}
+    rows = results.get("rows", [])
+    return {row["id"]: row for row in rows if isinstance(row, dict) and isinstance(row.get("id"), str)}
 
 
 def _accuracy(value) -> float | None:
@@ -108,7 +109,8 @@ def load_run(run_dir) -> Served:
         raise ServeError(f"nothing to serve in {run}: {why}")
     samples, note = read_samples(run, results)
     dataset = results.get("dataset", {}).get("name", "") if isinstance(results.get("dataset"), dict) else ""
-    return Served(run.name, rows, samples, note, skipped, dataset or next(iter(rows.values())).predictor.manifest.dataset)
+    dataset = dataset or next(iter(rows.values())).predictor.manifest.dataset
+    return Served(run.name, rows, samples, note, skipped, dataset)
 
 
 def load_checkpoint(directory) -> Served:

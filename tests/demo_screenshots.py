@@ -3,9 +3,9 @@
     python -m tests.demo_screenshots reports/<run> --out shots/      # after `workbook compare --quick`
 
 It serves the run with the real app (shared/api.py, as `workbook serve --run` does) on a loopback port, picks a
-test image (one the most accurate row gets right), waits for the answers and saves, under --out: single.png (the most accurate row with a heatmap), all.png
-(every row on the same image), photo.png (an upload that is not a test image: a photo-like picture, to show the
-caution) and error.png (a non-image upload and its sentence).
+test image (one the most accurate row gets right), waits for the answers and saves, under --out: single.png
+(the most accurate row with a heatmap), all.png (every row on the same image), photo.png (an upload that is not
+a test image: a photo-like picture, to show the caution) and error.png (a non-image upload and its sentence).
 """
 from __future__ import annotations
 

@@ -165,7 +165,8 @@ def large_valid_png(side: int = 5_000) -> bytes:
 
 
 def bombs() -> list[tuple[str, bytes]]:
-    files = [("valid-large-5000x5000.png", large_valid_png()), ("bomb-real-20000x20000.png", real_png_bomb()), ("bomb-text-60MB.png", png_text_bomb()),
+    files = [("valid-large-5000x5000.png", large_valid_png()), ("bomb-real-20000x20000.png", real_png_bomb()),
+             ("bomb-text-60MB.png", png_text_bomb()),
              ("bomb-20000-chunks.png", png_many_chunks()),
              ("bomb-gif-frame-outside.gif", gif_declaring(16, 16, (60_000, 60_000, 5_000, 5_000))),
              ("bomb-bmp-top-down.bmp", bmp_declaring(50_000, -50_000)),

@@ -380,7 +380,7 @@ def test_a_run_serves_every_row_and_its_test_images(run_client):
 
 
 def test_a_run_needs_the_row_named_and_explains_it(run_client):
-    image = _png(run_client.get("/samples/0.png").content and _photo(size=(32, 32)))
+    image = _png(_photo(size=(32, 32)))
     response = _post(run_client, image)
     assert response.status_code == 400 and "cnn-torch-reference" in _detail(response)
     response = _post(run_client, image, row="cnn-torch-reference", gradcam="true")
