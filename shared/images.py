@@ -53,10 +53,10 @@ def _read(source: bytes | str | os.PathLike, max_bytes: int) -> bytes:
     path = Path(source)
     try:
         if path.stat().st_size > max_bytes:
-            raise BadImage(413, f"{path} is larger than the limit of {max_bytes:,} bytes")
+            raise BadImage(413, f"the file is larger than the limit of {max_bytes:,} bytes")
         return path.read_bytes()
     except OSError as error:
-        raise BadImage(400, f"{path} cannot be read ({error.strerror or error})") from None
+        raise BadImage(400, f"the file cannot be read ({error.strerror or error})") from None
 
 
 def _inflated_size(compressed: bytes, budget: int) -> int:
