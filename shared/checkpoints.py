@@ -22,12 +22,16 @@ from pathlib import Path
 
 from shared.atomic import atomic_write, write_text
 from shared.data.input_spec import InputSpec
+from shared.ood import TrainingStats
 
 MANIFEST = "manifest.json"
 FORMAT = 2
 WEIGHTS = {"torch": "model.pt", "keras": "model.keras"}
 MAX_SIDE = 2048          # a manifest asking for larger inputs is not one this workbook wrote
+MIN_SIDE = 8             # nor one asking for smaller
 CHANNELS = (1, 3)
+MAX_CLASSES = 10_000     # ImageNet has 1,000; a million names would build a gigabyte-sized last layer
+MAX_MANIFEST_BYTES = 1_000_000
 
 
 class CheckpointError(ValueError):
@@ -44,6 +48,7 @@ class Manifest:
     dataset: str = ""
     file: str = ""                # the weights file, next to manifest.json (set by save_model)
     metrics: dict = field(default_factory=dict)  # e.g. best_epoch, test_accuracy, for whoever reads it
+    training_stats: TrainingStats | None = None  # what the training images look like (shared/ood.py); optional
 
     @property
     def num_classes(self) -> int:
@@ -57,7 +62,8 @@ class Manifest:
     def as_dict(self) -> dict:
         return {"format": FORMAT, "name": self.name, "framework": self.framework, "impl": self.impl,
                 "num_classes": self.num_classes, "class_names": list(self.class_names),
-                "input": self.input.as_dict(), "dataset": self.dataset, "file": self.file, "metrics": self.metrics}
+                "input": self.input.as_dict(), "dataset": self.dataset, "file": self.file, "metrics": self.metrics,
+                **({"training_stats": self.training_stats.as_dict()} if self.training_stats else {})}
 
 
 def _weights_file(directory: Path, framework: str) -> Path:
@@ -84,9 +90,11 @@ def _load_json(path: Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"{path.parent} is not a checkpoint directory: it has no {MANIFEST} (point at "
                               f"reports/<run>/checkpoints/<row>, written by `workbook compare`)")
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise CheckpointError(f"{path} is larger than {MAX_MANIFEST_BYTES:,} bytes: not a manifest this workbook wrote")
     try:
         values = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise CheckpointError(f"{path} is not valid JSON ({error})") from None
     if not isinstance(values, dict):
         raise CheckpointError(f"{path} holds a JSON {type(values).__name__}, not an object")
@@ -94,14 +102,27 @@ def _load_json(path: Path) -> dict:
 
 
 def _input_spec(values, path: Path) -> InputSpec:
+    shape = values.get("shape") if isinstance(values, dict) else values
+    if not (isinstance(shape, list) and len(shape) == 3 and all(type(v) is int for v in shape)):
+        raise CheckpointError(f"{path}: 'input' must hold shape [H, W, C] as three whole numbers, got {shape!r}")
     try:
         spec = InputSpec.from_dict(values)
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, OverflowError) as error:
         raise CheckpointError(f"{path}: 'input' must hold shape [H, W, C], mean and std ({error})") from None
-    if not (spec.height <= MAX_SIDE and spec.width <= MAX_SIDE and spec.channels in CHANNELS):
-        raise CheckpointError(f"{path}: input shape {spec.shape} is not one this workbook trains (sides up to "
-                              f"{MAX_SIDE}, {' or '.join(map(str, CHANNELS))} channels)")
+    if not (MIN_SIDE <= spec.height <= MAX_SIDE and MIN_SIDE <= spec.width <= MAX_SIDE
+            and spec.channels in CHANNELS):
+        raise CheckpointError(f"{path}: input shape {spec.shape} is not one this workbook trains (sides "
+                              f"{MIN_SIDE} to {MAX_SIDE}, {' or '.join(map(str, CHANNELS))} channels)")
     return spec
+
+
+def _training_stats(values, path: Path) -> TrainingStats | None:
+    if values is None:
+        return None
+    try:
+        return TrainingStats.from_dict(values)
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: 'training_stats' is not what `workbook compare` writes ({error})") from None
 
 
 def read_manifest(directory: str | os.PathLike) -> Manifest:
@@ -116,8 +137,13 @@ def read_manifest(directory: str | os.PathLike) -> Manifest:
     if missing:
         raise CheckpointError(f"{path} lacks {', '.join(missing)}")
     names = values["class_names"]
-    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
-        raise CheckpointError(f"{path}: class_names must be a non-empty list of strings")
+    if not (isinstance(names, list) and names and all(isinstance(n, str) and 0 < len(n) <= 200 for n in names)):
+        raise CheckpointError(f"{path}: class_names must be a non-empty list of names (1 to 200 characters)")
+    if len(names) > MAX_CLASSES:
+        raise CheckpointError(f"{path}: class_names must hold at most {MAX_CLASSES:,} names, got {len(names):,}")
+    repeated = sorted({name for name in names if names.count(name) > 1}) if len(set(names)) != len(names) else []
+    if repeated:
+        raise CheckpointError(f"{path}: class_names must be different names; repeated: {', '.join(repeated[:5])}")
     if values["framework"] not in WEIGHTS:
         raise CheckpointError(f"{path}: unknown framework {values['framework']!r} (torch or keras)")
     if values["file"] != WEIGHTS[values["framework"]]:
@@ -128,7 +154,8 @@ def read_manifest(directory: str | os.PathLike) -> Manifest:
     return Manifest(name=str(values["name"]), framework=values["framework"], impl=str(values["impl"]),
                     class_names=names, input=_input_spec(values["input"], path),
                     dataset=str(values.get("dataset", "")), file=values["file"],
-                    metrics=values.get("metrics") if isinstance(values.get("metrics"), dict) else {})
+                    metrics=values.get("metrics") if isinstance(values.get("metrics"), dict) else {},
+                    training_stats=_training_stats(values.get("training_stats"), path))
 
 
 def state_dict_problems(expected: dict, state: dict) -> list[str]:
@@ -156,7 +183,11 @@ def _torch_model(directory: Path, manifest: Manifest):
     options = dict(manifest.model_args)
     if "pretrained" in inspect.signature(entry.builder).parameters:
         options["pretrained"] = False  # the checkpoint replaces every weight: no need to load ImageNet's first
-    model = entry.builder(**options)
+    try:
+        model = entry.builder(**options)
+    except Exception as error:  # noqa: BLE001 — a builder refusing the manifest's shape is the manifest's fault
+        raise CheckpointError(f"{directory / MANIFEST}: {manifest.name!r} cannot be built for input "
+                              f"{manifest.input.shape} and {manifest.num_classes} classes ({error})") from None
     path = directory / manifest.file
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)

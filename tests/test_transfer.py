@@ -64,7 +64,7 @@ def test_compare_row_checkpoint_is_served_by_the_api(tmp_path):
     client = TestClient(create_app(checkpoint.parent))
     buffer = io.BytesIO()
     Image.fromarray(dataset.test.images[0]).save(buffer, format="PNG")
-    response = client.post("/predict", files={"file": ("x.png", buffer.getvalue(), "image/png")}, params={"k": 2})
+    response = client.post("/predict", files={"file": ("x.png", buffer.getvalue(), "image/png")}, params={"top_k": 2})
     assert response.status_code == 200, response.text
     assert [p["label"] in dataset.class_names for p in response.json()["predictions"]] == [True, True]
 

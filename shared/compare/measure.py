@@ -201,8 +201,11 @@ def _latency(backend, model, input_shape, repeats: int) -> dict:
 
 def _save(spec: RowSpec, model, dataset, inputs, out_dir, metrics_: dict) -> dict:
     directory = out_dir / "checkpoints" / spec.row_id
+    from shared.ood import training_stats   # what the training images look like: the API's "unlike them" check
+
     manifest = Manifest(name=spec.name, framework=spec.framework, impl=spec.impl,
-                        class_names=list(dataset.class_names), input=inputs, dataset=dataset.name, metrics=metrics_)
+                        class_names=list(dataset.class_names), input=inputs, dataset=dataset.name, metrics=metrics_,
+                        training_stats=training_stats(dataset.train.images))
     weights = save_model(directory, model, manifest)
     return {"checkpoint": {"file": str(weights.relative_to(out_dir)),
                            "manifest": str((directory / "manifest.json").relative_to(out_dir))},

@@ -18,6 +18,7 @@ from shared.compare.results import SCHEMA_VERSION, write_results
 from shared.compare.spread import spread_for
 from shared.compare.verdict import difference_sentences, verdict
 from shared.data import check_name
+from shared.web.samples import write_samples
 
 
 def _plural(count: int, noun: str) -> str:
@@ -105,6 +106,7 @@ def run_compare(config: CompareConfig) -> tuple[dict, Path]:
     out_dir = Path(config.out) if config.out else default_out_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     resume.prepare(out_dir, config)  # refuses another run's directory; continues an interrupted one
+    write_samples(out_dir, dataset)  # a few test images for the demo page (workbook serve --run)
     print(f"{dataset.name}: {len(dataset.train.labels)} train / {len(dataset.val.labels)} val / "
           f"{len(dataset.test.labels)} test images, {_plural(len(specs), 'row')} × "
           f"{_plural(len(config.seeds), 'seed')} -> {out_dir}", flush=True)

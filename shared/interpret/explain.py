@@ -1,7 +1,8 @@
 """One image explained for a reader: what the API's `gradcam` answer and the report's figures are made of.
 
     answer = explain(entry, model, pixels, image, class_names)
-    # {"class_index": 3, "label": "cat", "layer": "features.2.2", "overlay": "data:image/png;base64,..."}
+    # {"class_index": 3, "label": "cat", "layer": "features.2.2", "overlay": "data:image/png;base64,...",
+    #  "empty": False}       # empty: no pixel raised the class's score (the overlay shows the bare image)
 
 `pixels` is the prepared image the model sees (float32 (H, W, C), normalised); `image` is what the reader sees
 (the upload, any size, uint8 or PIL): the heatmap is stretched back onto it, as the preparation stretched it.
@@ -26,4 +27,5 @@ def explain(entry, model, pixels, image, class_names: list[str], class_index: in
     layer = layer_for(entry, model)
     cam = gradcam(model, pixels, layer, entry.framework, class_index)
     return {"class_index": cam.class_index, "label": class_names[cam.class_index],
-            "layer": layer_name(model, layer, entry.framework), "overlay": data_url(overlay_png(image, cam.heatmap))}
+            "layer": layer_name(model, layer, entry.framework), "overlay": data_url(overlay_png(image, cam.heatmap)),
+            "empty": not bool(cam.heatmap.any())}

@@ -1,7 +1,7 @@
 // The demo page's behaviour: choose an image, ask the API, draw the answers. No framework, no build step.
 "use strict";
 
-const TOP_K = 5;          // classes shown in the single view
+const TOP_K = 5;          // classes shown in the single view (the API's default top_k)
 const TOP_K_CARD = 3;     // classes shown on each card of the side-by-side view
 const state = {rows: [], image: null, view: "single", request: 0};   // image: {blob, name, label}
 const $ = (id) => document.getElementById(id);
@@ -32,7 +32,7 @@ function sentence(text) {  // the API's details are lower-case clauses: show the
 function predict(row, k) {
   const form = new FormData();
   form.append("file", state.image.blob, state.image.name);
-  const query = new URLSearchParams({row: row.id, k: String(k), gradcam: "true"});
+  const query = new URLSearchParams({row: row.id, top_k: String(k), gradcam: "true"});
   return api(`/predict?${query}`, {method: "POST", body: form});
 }
 
@@ -73,10 +73,27 @@ function drawBars(list, predictions) {
 }
 
 function caption(result) {
+  if (result.gradcam && result.gradcam.empty) {
+    return `Grad-CAM for “${result.gradcam.label}” at layer ${result.gradcam.layer}: no region raised its score, ` +
+           "so nothing is coloured.";
+  }
   if (result.gradcam) {
     return `Grad-CAM for “${result.gradcam.label}” at layer ${result.gradcam.layer}.`;
   }
   return result.gradcam_error ? `No heatmap: ${sentence(result.gradcam_error)}` : "No heatmap for this model.";
+}
+
+function cautionLabel(result) {   // a card's short form of result.caution
+  const far = result.familiarity && result.familiarity.far;
+  const low = result.confidence && result.confidence.low;
+  return far ? "unlike its training images" : (low ? "unsure" : "");
+}
+
+function showCaution(node, result, short = false) {
+  const text = short ? cautionLabel(result) : (result.caution || "");
+  node.textContent = text ? (short ? `⚠ ${text}` : text) : "";
+  node.title = result.caution || "";
+  node.hidden = !text;
 }
 
 function showError(id, message) {
@@ -96,6 +113,7 @@ async function runSingle() {
     const result = await predict(row, TOP_K);
     if (request !== state.request) return;
     drawBars($("single-bars"), result.predictions);
+    showCaution($("single-caution"), result);
     $("single-heatmap").hidden = !result.gradcam;
     if (result.gradcam) $("single-heatmap").src = result.gradcam.overlay;
     $("single-caption").textContent = caption(result);
@@ -117,7 +135,9 @@ function emptyCard(row) {
   card.append(header, element("p", "muted small", accuracy(row) || " "));
   const image = element("img", "heatmap-small");
   image.alt = `Grad-CAM heatmap of ${rowTitle(row)}`;
-  card.append(image, element("ol", "bars compact"), element("p", "muted small caption", "Predicting…"));
+  const caution = element("p", "caution small");
+  caution.hidden = true;
+  card.append(image, element("ol", "bars compact"), caution, element("p", "muted small caption", "Predicting…"));
   return card;
 }
 
@@ -126,6 +146,7 @@ async function fillCard(card, row, request) {
     const result = await predict(row, TOP_K_CARD);
     if (request !== state.request) return;
     drawBars(card.querySelector("ol"), result.predictions);
+    showCaution(card.querySelector(".caution"), result, true);
     const image = card.querySelector("img");
     image.hidden = !result.gradcam;
     if (result.gradcam) image.src = result.gradcam.overlay;
@@ -266,7 +287,11 @@ async function init() {
     return;
   }
   try {
-    drawSamples((await api("/samples")).samples);
+    const answer = await api("/samples");
+    drawSamples(answer.samples);
+    if (!answer.samples.length) {
+      $("samples").replaceChildren(element("p", "muted small", `No test images: ${sentence(answer.note || "none saved")}`));
+    }
   } catch (error) {
     $("samples").replaceChildren(element("p", "muted small", `No test images: ${error.message}`));
   }
