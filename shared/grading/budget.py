@@ -1,0 +1,121 @@
+"""Time budgets that do not punish a slow or busy machine.
+
+A test's budget is `@pytest.mark.timeout(s)` (60 s by default), at least ten times what the reference solution
+needs on the 2-core reference machine. It is counted in CPU seconds of the grading process (all its threads),
+which other programs on the machine barely change, and scaled by how much slower than the reference machine this
+one is right now: `calibrate()` times a small torch workload once at start-up (about 0.2 s). A wall-clock limit
+backs it up for code that waits instead of computing (a sleep, a lock, a queue), and the parent process kills the
+grading process if even that is ignored. So a test fails for time only when the code is far slower than the
+reference would be on the same machine, and its message says so.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import time
+from dataclasses import dataclass
+
+DEFAULT_BUDGET_S = 60
+# The calibration workload on the quiet 2-core reference machine (bench/autograder_time.py prints it).
+REFERENCE_CALIBRATION = {"wall_s": 0.11, "cpu_s": 0.13}
+WALL_MARGIN = 3.0          # the wall-clock limit is this many times the scaled budget...
+KILL_MARGIN = (1.3, 5.0)   # ...and the parent kills the process at 1.3 x that + 5 s
+
+
+class BudgetExceeded(BaseException):
+    """Raised in the test when its budget runs out. A BaseException, so `except Exception` does not swallow it."""
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How much slower than the reference machine this one is now (>= 1), in wall-clock and CPU time."""
+    wall: float = 1.0
+    cpu: float = 1.0
+
+    def limits(self, budget_s: float) -> tuple[float, float]:
+        """(CPU-seconds, wall-seconds) a test of budget `budget_s` may use here."""
+        return budget_s * self.cpu, budget_s * self.wall * WALL_MARGIN
+
+    def kill_after(self, budget_s: float) -> float:
+        """Wall-seconds after which the parent kills a grading process stuck in one test."""
+        return self.limits(budget_s)[1] * KILL_MARGIN[0] + KILL_MARGIN[1]
+
+    def times(self, factor: float) -> "Scale":
+        """Every budget `factor` times longer (the grader's own tests shorten them to provoke timeouts)."""
+        return Scale(self.wall * factor, self.cpu * factor)
+
+
+def _workload() -> None:
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    conv = torch.nn.Conv2d(3, 16, 3, padding=1)
+    images = torch.randn(32, 3, 32, 32, generator=generator)
+    for _ in range(6):
+        conv(images).relu().mean().backward()
+    total = 0
+    for i in range(200_000):  # the interpreter's own speed: learners' loops are Python too
+        total += i * i
+
+
+def calibrate() -> Scale:
+    """Time the workload; call it in a process that may use torch's thread pool (not one that forks later)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    _workload()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return Scale(wall=max(1.0, wall / REFERENCE_CALIBRATION["wall_s"]),
+                 cpu=max(1.0, cpu / REFERENCE_CALIBRATION["cpu_s"]))
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Timer:
+    """Raises BudgetExceeded in the main thread when the CPU or the wall-clock limit is reached (POSIX only).
+
+    It keeps raising every second after that, so that code which catches the first one still stops."""
+
+    def __init__(self, budget_s: float, scale: Scale):
+        self.budget_s, self.scale = budget_s, scale
+        self.cpu_limit, self.wall_limit = scale.limits(budget_s)
+        self.available = hasattr(signal, "setitimer")
+
+    def __enter__(self) -> "Timer":
+        self.start_wall, self.start_cpu = time.perf_counter(), cpu_seconds()
+        if self.available:
+            self._previous = {sig: signal.signal(sig, self._expired) for sig in (signal.SIGPROF, signal.SIGALRM)}
+            signal.setitimer(signal.ITIMER_PROF, self.cpu_limit, 1.0)
+            signal.setitimer(signal.ITIMER_REAL, self.wall_limit, 1.0)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self.available and getattr(self, "_previous", None):
+            signal.setitimer(signal.ITIMER_PROF, 0)
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            for sig, handler in self._previous.items():
+                signal.signal(sig, handler)
+            self._previous = None
+
+    def used(self) -> tuple[float, float]:
+        return cpu_seconds() - self.start_cpu, time.perf_counter() - self.start_wall
+
+    def _expired(self, signum, frame) -> None:
+        raise BudgetExceeded(self.message(signum == signal.SIGALRM))
+
+    def message(self, by_wall_clock: bool) -> str:
+        cpu, wall = self.used()
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        if by_wall_clock:
+            return (f"still running after {wall:.0f} s of wall-clock time while using only {cpu:.1f} CPU-seconds: "
+                    f"the code is waiting, not computing (a sleep, a lock, input(), a queue or a process that never "
+                    f"answers?). Limit here: {self.wall_limit:.0f} s (machine load {load:.1f}).")
+        return (f"used {cpu:.0f} CPU-seconds, more than this test's budget of {self.budget_s:g} CPU-s "
+                f"(x{self.scale.cpu:.1f} for this machine's speed): the reference solution needs a tenth of that or "
+                f"less. Look for an infinite loop, or far more work than the exercise asks for (a loop over pixels, "
+                f"a model far larger than asked).")
