@@ -133,5 +133,5 @@ def import_exercise(week: str, name: str) -> types.ModuleType:
         return importlib.import_module(f"{package}.{week}.{name}")
     except NotImplementedError:
         raise  # a stub executed at import time: "not started", handled by the caller
-    except Exception as error:  # SyntaxError included: any failure here is the learner's module, not the caller
+    except (Exception, SystemExit) as error:  # SyntaxError included: any failure here is the learner's module
         raise ExerciseImportError(_describe_import_failure(path, error)) from None

@@ -56,14 +56,20 @@ class _QuietLoader(importlib.abc.Loader):
 
 
 class _QuietFinder(importlib.abc.MetaPathFinder):
+    """Stays in sys.meta_path until TensorFlow is imported: libraries probe with importlib.util.find_spec first."""
+
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != "tensorflow":
+        if fullname != "tensorflow" or "tensorflow" in sys.modules:
             return None
-        sys.meta_path.remove(self)  # once: find the real spec, then wrap its loader
-        spec = importlib.util.find_spec(fullname)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _QuietLoader(spec.loader)
-        return spec
+        for finder in sys.meta_path:  # the real spec, from the finders after this one
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                if spec.loader is not None and not isinstance(spec.loader, _QuietLoader):
+                    spec.loader = _QuietLoader(spec.loader)
+                return spec
+        return None
 
 
 def install() -> None:

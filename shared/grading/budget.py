@@ -3,10 +3,14 @@
 A test's budget is `@pytest.mark.timeout(s)` (60 s by default), at least ten times what the reference solution
 needs on the 2-core reference machine. It is counted in CPU seconds of the grading process (all its threads),
 which other programs on the machine barely change, and scaled by how much slower than the reference machine this
-one is right now: `calibrate()` times a small torch workload once at start-up (about 0.2 s). A wall-clock limit
-backs it up for code that waits instead of computing (a sleep, a lock, a queue), and the parent process kills the
-grading process if even that is ignored. So a test fails for time only when the code is far slower than the
-reference would be on the same machine, and its message says so.
+one is: `calibrate()` times a small torch workload once at start-up (about 0.1 s). Each phase of a test (set-up,
+call, tear-down) runs under a `Timer`:
+- past its CPU budget, the test is stopped (BudgetExceeded, raised again every second if the code catches it);
+- past a wall-clock limit (3x the scaled budget), it is stopped only if it is *waiting* (under a quarter of a
+  core busy: a sleep, a lock, input(), a queue); code that computes on a busy machine gets more time, and the
+  CPU budget decides.
+The parent process (isolation.py) kills a grading process that ignores both (`Scale.should_kill`). So a test fails
+for time only when the code is far slower than the reference would be on the same machine, and says so.
 """
 from __future__ import annotations
 
@@ -19,8 +23,8 @@ from dataclasses import dataclass
 DEFAULT_BUDGET_S = 60
 # The calibration workload on the quiet 2-core reference machine (bench/autograder_time.py prints it).
 REFERENCE_CALIBRATION = {"wall_s": 0.11, "cpu_s": 0.13}
-WALL_MARGIN = 3.0          # the wall-clock limit is this many times the scaled budget...
-KILL_MARGIN = (1.3, 5.0)   # ...and the parent kills the process at 1.3 x that + 5 s
+WALL_MARGIN = 3.0          # the wall-clock limit is this many times the scaled budget
+WAITING_SHARE = 0.25       # below this share of one core (CPU-s per wall-s), a test is waiting, not computing
 
 
 class BudgetExceeded(BaseException):
@@ -37,9 +41,14 @@ class Scale:
         """(CPU-seconds, wall-seconds) a test of budget `budget_s` may use here."""
         return budget_s * self.cpu, budget_s * self.wall * WALL_MARGIN
 
-    def kill_after(self, budget_s: float) -> float:
-        """Wall-seconds after which the parent kills a grading process stuck in one test."""
-        return self.limits(budget_s)[1] * KILL_MARGIN[0] + KILL_MARGIN[1]
+    def should_kill(self, budget_s: float, cpu_s: float | None, wall_s: float) -> bool:
+        """For the parent: has a grading process ignored this test's limits? `cpu_s` None when unknown."""
+        cpu_limit, wall_limit = self.limits(budget_s)
+        if cpu_s is not None and cpu_s > 1.5 * cpu_limit + 10:
+            return True  # it kept computing after BudgetExceeded
+        if wall_s > 1.3 * wall_limit + 5 and (cpu_s is None or cpu_s < WAITING_SHARE * wall_s):
+            return True  # it kept waiting after BudgetExceeded
+        return wall_s > 10 * wall_limit + 60  # whatever it does
 
     def times(self, factor: float) -> "Scale":
         """Every budget `factor` times longer (the grader's own tests shorten them to provoke timeouts)."""
@@ -74,9 +83,9 @@ def cpu_seconds() -> float:
 
 
 class Timer:
-    """Raises BudgetExceeded in the main thread when the CPU or the wall-clock limit is reached (POSIX only).
-
-    It keeps raising every second after that, so that code which catches the first one still stops."""
+    """Raises BudgetExceeded in the main thread when the CPU budget is spent, or the wall-clock limit is reached
+    while the code waits (POSIX only). It keeps raising every second after that, so that code which catches the
+    first one still stops."""
 
     def __init__(self, budget_s: float, scale: Scale):
         self.budget_s, self.scale = budget_s, scale
@@ -106,6 +115,10 @@ class Timer:
         return cpu_seconds() - self.start_cpu, time.perf_counter() - self.start_wall
 
     def _expired(self, signum, frame) -> None:
+        cpu, wall = self.used()
+        if signum == signal.SIGALRM and cpu >= WAITING_SHARE * wall:
+            signal.setitimer(signal.ITIMER_REAL, self.wall_limit / 2, 1.0)  # computing on a busy machine: the CPU
+            return                                                          # budget decides
         raise BudgetExceeded(self.message(signum == signal.SIGALRM))
 
     def message(self, by_wall_clock: bool) -> str:

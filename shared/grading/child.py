@@ -13,11 +13,12 @@ from __future__ import annotations
 import faulthandler
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.grading import channel
-from shared.grading.budget import DEFAULT_BUDGET_S, BudgetExceeded, Scale, Timer
+from shared.grading.budget import DEFAULT_BUDGET_S, BudgetExceeded, Scale, cpu_seconds
 
 OUTPUT_LINES_SHOWN = (30, 10)   # first and last lines of a test's captured output kept in its report
 OUTPUT_LINE_CHARS = 300
@@ -30,6 +31,7 @@ class Settings:
     threads: int = 0            # torch intra-op threads; 0 leaves torch's default
     channel: str = ""
     log: str = ""
+    protected: tuple = ()       # paths the learner's code may not write (guards.AuditGuard)
 
 
 def budget_of(item) -> float:
@@ -122,6 +124,9 @@ def fail_report(report, message: str, status: str = "failing") -> None:
 
 # ---- the run ----------------------------------------------------------------------------------------------------
 
+SCALE: Scale | None = None  # set in a grading process: the budgets' scale for every phase (plugin.py)
+
+
 class Grading:
     """Runs the items of one test file in this process and reports each to the parent."""
 
@@ -134,27 +139,28 @@ class Grading:
         channel.send(self.settings.channel, kind, **fields)
 
     def run(self) -> None:
+        global SCALE
         from _pytest.runner import runtestprotocol
 
+        SCALE = self.settings.scale
         from shared.grading import guards
 
         from shared.grading import target
 
         week, name = exercise_of(self.items[0])
-        tampering, lock = guards.install(week, name)
+        tampering, audit = guards.install(week, name, [Path(p) for p in self.settings.protected])
         target.on_imported(lambda: self.send("imported"))
         for index, item in enumerate(self.items):
             nextitem = self.items[index + 1] if index + 1 < len(self.items) else None
             self.send("start", nodeid=item.nodeid)
+            start_cpu, start_wall = cpu_seconds(), time.perf_counter()
             try:
-                with Timer(budget_of(item), self.settings.scale) as timer:
-                    reports = runtestprotocol(item, log=False, nextitem=nextitem)
-                    timer.stop()
-            except BaseException as error:  # KeyboardInterrupt, pytest.exit, a budget that ran out between phases
+                reports = runtestprotocol(item, log=False, nextitem=nextitem)  # budgets: plugin.pytest_runtest_*
+            except BaseException as error:  # KeyboardInterrupt, pytest.exit
                 self.send("abort", nodeid=item.nodeid, reason=_describe_abort(error))
                 return
-            cpu, wall = timer.used()
-            problems = tampering.check() + (lock.problems() if lock else [])
+            cpu, wall = cpu_seconds() - start_cpu, time.perf_counter() - start_wall
+            problems = tampering.check() + audit.problems()
             if problems and not self.flagged:
                 self.flagged = guards.describe(problems)
                 self.send("flag", nodeid=item.nodeid, text=self.flagged)

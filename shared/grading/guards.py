@@ -6,7 +6,8 @@ Installed before the learner's module is imported (shared/grading/child.py):
   tests' references) or a function of the grader is caught by name;
 - WORKBOOK_TARGET is pinned (`shared.exercises.pin_target`), and a change to it is reported;
 - an audit hook (PEP 578, which Python code cannot remove) refuses to open the reference solution of the
-  exercise being graded: importing it, reading it or copying it fails, and is reported.
+  exercise being graded (importing it, reading it or copying it fails), or to write the grades file, the tests or
+  the grader, and reports the attempt.
 
 What they report is a flag: the parent scores that exercise 0 and shows why. Nothing here can stop code that
 sets out to defeat the grader from inside its own process (see the README's trust model).
@@ -28,6 +29,7 @@ WATCHED = (
     "shared.grading.plugin", "shared.grading.child", "shared.grading.guards", "shared.grading.budget",
 )
 WATCHED_CLASSES = (("torch", "Tensor"), ("torch.nn", "Module"), ("torch.optim", "Optimizer"))
+LIBRARY_STATE = {"torch": {"Storage"}}  # rebound by the libraries themselves (torch.set_default_dtype)
 
 
 def _namespaces() -> dict[str, dict]:
@@ -40,7 +42,7 @@ def _namespaces() -> dict[str, dict]:
 
 def _snapshot() -> dict[str, dict]:
     return {space: {name: value for name, value in entries.items()
-                    if callable(value) or isinstance(value, type(os))}
+                    if (callable(value) or isinstance(value, type(os))) and name not in LIBRARY_STATE.get(space, ())}
             for space, entries in _namespaces().items()}
 
 
@@ -98,43 +100,64 @@ class Tampering:
         return new
 
 
-class ReferenceLock:
-    """An audit hook that refuses to open the reference solution of the exercise being graded."""
+class AuditGuard:
+    """An audit hook (PEP 578: Python code cannot remove it) that refuses, and reports, two kinds of access:
+    opening the reference solution of the exercise being graded (importing, reading or copying it), and writing
+    the grades file or the grader's own files (the tests, shared/grading)."""
 
-    def __init__(self, week: str, name: str):
-        self.week, self.name = week, name
+    WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+
+    def __init__(self, week: str, name: str, protected: list[Path], lock_reference: bool):
         folder = (SOLUTIONS_DIR / week).resolve()
-        self.source = str(folder / f"{name}.py")
-        self.cache_prefix = str(folder / "__pycache__" / f"{name}.")
+        self.week, self.name = week, name
+        self.reference = (str(folder / f"{name}.py"), str(folder / "__pycache__" / f"{name}.")) if lock_reference else ()
+        self.protected = [str(Path(p).resolve()) for p in protected]
         self.attempts: list[str] = []
 
     def install(self) -> None:
         sys.addaudithook(self._hook)
 
-    def _hook(self, event: str, args: tuple) -> None:
-        if event != "open" or not args or not isinstance(args[0], (str, bytes, os.PathLike)):
-            return
+    def _path(self, value) -> str | None:
+        if not isinstance(value, (str, bytes, os.PathLike)):
+            return None
         try:
-            path = os.path.realpath(os.fsdecode(args[0]))
+            return os.path.realpath(os.fsdecode(value))
         except (TypeError, ValueError):
-            return
-        if path == self.source or path.startswith(self.cache_prefix):
-            self.attempts.append(path)
-            raise PermissionError(f"the autograder grades your own code: opening the reference solution "
-                                  f"solutions/{self.week}/{self.name}.py is not allowed while it is graded")
+            return None
+
+    def _hook(self, event: str, args: tuple) -> None:
+        if event == "open" and args:
+            path = self._path(args[0])
+            if path is None:
+                return
+            if self.reference and (path == self.reference[0] or path.startswith(self.reference[1])):
+                self._refuse(f"tried to open the reference solution solutions/{self.week}/{self.name}.py")
+            mode, flags = (args[1] if len(args) > 1 else "r") or "r", (args[2] if len(args) > 2 else 0) or 0
+            if (any(c in str(mode) for c in "wax+") or flags & self.WRITE_FLAGS) and self._protected(path):
+                self._refuse(f"tried to write {path}")
+        elif event in ("os.rename", "os.replace", "os.remove", "os.unlink", "shutil.rmtree") and args:
+            paths = [self._path(a) for a in args[:2]]
+            if any(p and self._protected(p) for p in paths):
+                self._refuse(f"tried to change {next(p for p in paths if p and self._protected(p))}")
+
+    def _protected(self, path: str) -> bool:
+        return any(path == p or path.startswith(p + os.sep) for p in self.protected)
+
+    def _refuse(self, what: str) -> None:
+        self.attempts.append(what)
+        raise PermissionError(f"the autograder does not allow this while it grades your code: your code {what}")
 
     def problems(self) -> list[str]:
-        return [f"tried to open the reference solution solutions/{self.week}/{self.name}.py"] if self.attempts else []
+        return sorted(set(self.attempts))
 
 
-def install(week: str, name: str) -> tuple[Tampering, ReferenceLock | None]:
-    """Pin the target and start watching; call before the learner's module is imported."""
+def install(week: str, name: str, protected: list[Path]) -> tuple[Tampering, AuditGuard]:
+    """Pin the target and start watching; call before the learner's module is imported. `protected`: files and
+    folders the learner's code may not write (the grades file, the tests, the grader)."""
     exercises.grade_only(week, name)
-    lock = None
-    if not exercises.is_reference():
-        lock = ReferenceLock(week, name)
-        lock.install()
-    return Tampering(), lock
+    guard = AuditGuard(week, name, protected, lock_reference=not exercises.is_reference())
+    guard.install()
+    return Tampering(), guard
 
 
 def describe(problems: list[str]) -> str:

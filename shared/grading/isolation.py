@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,8 @@ from shared.grading.budget import Scale, calibrate
 from shared.grading.child import Settings, budget_of, exit_now, run_forked
 
 POLL_S = 0.02
+GRADER_FAILED = 70  # the grading process's own code failed (the traceback is in its log)
+GRADER_FAILED_LINE = "workbook: the grading process failed:\n"
 SIGNAL_NAMES = {signal.SIGSEGV: "a segmentation fault (SIGSEGV): memory was accessed where it must not be "
                                 "(ctypes, or a library used wrongly)",
                 signal.SIGABRT: "an abort (SIGABRT): a library stopped the process",
@@ -73,6 +76,19 @@ def _children_of(pid: int) -> list[int]:
     return found
 
 
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_cpu(pid: int) -> float | None:
+    """CPU-seconds used so far by a process (all its threads); None where /proc cannot tell."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def kill_group(pgid: int) -> None:
     for _ in range(50):  # a group that keeps forking needs more than one round
         try:
@@ -106,7 +122,11 @@ class ForkedProcess:
                 os.setpgid(0, 0)
                 run_forked(items, settings)
             except BaseException:  # noqa: BLE001 — whatever happened, the parent reads the channel
-                code = 70
+                code = GRADER_FAILED
+                try:
+                    os.write(2, (GRADER_FAILED_LINE + traceback.format_exc()).encode())
+                except Exception:  # noqa: BLE001
+                    pass
             exit_now(code)
         try:
             os.setpgid(self.pid, self.pid)
@@ -196,9 +216,10 @@ class FileRun:
     def start(self) -> None:
         self.attempt += 1
         stem = self.workdir / f"{Path(str(self.items[0].path)).stem}-{self.attempt}"
-        settings = Settings(self.settings.scale, self.settings.threads, str(stem) + ".jsonl", str(stem) + ".log")
+        settings = Settings(self.settings.scale, self.settings.threads, str(stem) + ".jsonl", str(stem) + ".log",
+                            self.settings.protected)
         self.reader, self.log = channel.Reader(Path(settings.channel)), Path(settings.log)
-        self.current, self.started_at, self.completed_here = None, time.monotonic(), 0
+        self.current, self.started_at, self.started_cpu, self.completed_here = None, time.monotonic(), None, 0
         self.aborted = self.imported = False
         self.expected = [item.nodeid for item in self.remaining()]
         remaining = self.remaining()
@@ -218,10 +239,13 @@ class FileRun:
             return
         if self.current is not None:
             item = self.by_id[self.current]
-            if time.monotonic() - self.started_at > self.settings.scale.kill_after(budget_of(item)):
+            cpu = process_cpu(self.process.pid)
+            used = None if cpu is None or self.started_cpu is None else cpu - self.started_cpu
+            if self.settings.scale.should_kill(budget_of(item), used, time.monotonic() - self.started_at):
                 self.process.kill()
                 self._finish_current("timed out",
-                                     f"timed out: still running after {time.monotonic() - self.started_at:.0f} s and "
+                                     f"timed out: still running after {time.monotonic() - self.started_at:.0f} s "
+                                     f"({used if used is not None else float('nan'):.0f} CPU-s), past its budget, and "
                                      f"it ignored the autograder's request to stop (does your code catch every "
                                      f"exception, or wait on something that never comes?). The process was killed.")
                 self._ended(killed=True)
@@ -230,6 +254,7 @@ class FileRun:
         kind, nodeid = message.get("kind"), message.get("nodeid")
         if kind == "start" and self._expected_next(nodeid):
             self.current, self.started_at = nodeid, time.monotonic()
+            self.started_cpu = process_cpu(self.process.pid)
         elif kind == "report" and nodeid == self.current:
             report = self.config.hook.pytest_report_from_serializable(config=self.config, data=message.get("data"))
             if isinstance(report, TestReport) and report.nodeid == nodeid:
@@ -283,7 +308,7 @@ class FileRun:
             return
         why = "the exercise's module hung before its first test could finish (see above), so it was not run again"
         for item in self.remaining():
-            self.reports[item.nodeid] = [synthetic_report(item, "crashed", f"not run: {why}")]
+            self.reports[item.nodeid] = [synthetic_report(item, "timed out", f"not run: {why}")]
             self.done.add(item.nodeid)
 
 
@@ -292,6 +317,9 @@ def describe_exit(code: int | None, log: Path) -> str:
         what = "the process ended"
     elif code < 0:
         what = f"the process was ended by {SIGNAL_NAMES.get(-code, signal.Signals(-code).name)}"
+    elif code == GRADER_FAILED and GRADER_FAILED_LINE in _log_tail(log):
+        trace = _log_tail(log).split(GRADER_FAILED_LINE)[-1].strip().splitlines()
+        return f"the autograder itself failed while grading this file ({trace[-1] if trace else 'no traceback'})"
     elif code == 0:
         what = "the process exited (code 0) in the middle of the test: does your code call os._exit() or sys.exit()?"
     else:
@@ -387,8 +415,8 @@ def preload_tensorflow(items: list) -> None:
 class Session:
     """Runs every test file of a pytest session in grading processes; reports reach pytest as if run here."""
 
-    def __init__(self, session, mode: str, jobs: int):
-        self.session, self.mode, self.jobs = session, mode, jobs
+    def __init__(self, session, mode: str, jobs: int, protected: tuple = ()):
+        self.session, self.mode, self.jobs, self.protected = session, mode, jobs, protected
         self.config = session.config
         self.flags: dict[str, str] = {}
         self.interrupted = False
@@ -405,7 +433,7 @@ class Session:
         with tempfile.TemporaryDirectory(prefix="workbook-grading-") as tmp:
             workdir = Path(tmp)
             scale = _calibrate(self.mode, threads, workdir).times(self.config.getoption("workbook_time_scale"))
-            settings = Settings(scale, threads)
+            settings = Settings(scale, threads, protected=self.protected)
             self.scale = settings.scale
             runs = [FileRun(items, workdir, self.mode, settings) for items in files.values()]
             try:
@@ -438,7 +466,8 @@ class Session:
 
     def _emit(self, run: FileRun) -> None:
         if run.flag:
-            self.flags[str(run.items[0].path)] = run.flag
+            path = Path(str(run.items[0].path))
+            self.flags[f"{path.parent.name}/{path.stem.removeprefix('test_')}"] = run.flag
         for item in run.items:
             ihook = item.ihook
             ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)

@@ -107,7 +107,9 @@ def pytest_runtestloop(session):
         return None  # pytest's own loop; budgets from pytest_runtest_protocol below
     if session.testsfailed and not session.config.option.continue_on_collection_errors:
         return None  # pytest stops on collection errors
-    run = isolation.Session(session, mode, isolation.choose_jobs(session.config))
+    protected = (str(_grades_path(session.config)), str(REPO_ROOT / "autograder"), str(REPO_ROOT / "shared" / "grading"),
+                 *{str(Path(str(item.path))) for item in session.items})
+    run = isolation.Session(session, mode, isolation.choose_jobs(session.config), protected)
     try:
         run.run()
     except KeyboardInterrupt:
@@ -118,13 +120,29 @@ def pytest_runtestloop(session):
     return True
 
 
+def _budget(item):
+    """Each phase of a test runs under its budget (budget.py), in a grading process and in-process runs alike."""
+    from shared.grading import child
+
+    scale = child.SCALE or Scale().times(item.config.getoption("workbook_time_scale"))
+    return Timer(budget_of(item), scale)
+
+
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_protocol(item, nextitem):
-    """In-process runs (--workbook-isolation none) keep the budgets; grading processes set their own."""
-    if isolation.choose_mode(item.config) != "none" or item.config.getoption("workbook_child"):
+def pytest_runtest_setup(item):
+    with _budget(item):
         yield
-        return
-    with Timer(budget_of(item), Scale()):
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    with _budget(item):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    with _budget(item):
         yield
 
 
