@@ -142,11 +142,9 @@ class Grading:
         global SCALE
         from _pytest.runner import runtestprotocol
 
+        from shared.grading import guards, target
+
         SCALE = self.settings.scale
-        from shared.grading import guards
-
-        from shared.grading import target
-
         week, name = exercise_of(self.items[0])
         tampering, audit = guards.install(week, name, [Path(p) for p in self.settings.protected])
         target.on_imported(lambda: self.send("imported"))
