@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -87,6 +88,27 @@ def test_tensorflow_start_up_lines_never_show(tmp_path):
     assert grades["points_earned"] == grades["points_possible"] > 0
     for noise in ("absl::InitializeLog", "oneDNN custom operations", "cpu_feature_guard"):
         assert noise not in output, output
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_ctrl_c_keeps_what_was_graded(tmp_path):
+    path = tmp_path / "grades.json"
+    env = {**os.environ, "WORKBOOK_TARGET": "solutions"}
+    run = subprocess.Popen([sys.executable, "-m", "pytest", "autograder/week1", "-p",
+                            "no:cacheprovider", "--grades-json", str(path)], cwd=REPO_ROOT, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in run.stdout:  # once the first file's results are out, press Ctrl-C
+        lines.append(line)
+        if line.startswith("autograder/week1/test_activations.py"):
+            break
+    run.send_signal(signal.SIGINT)  # what Ctrl-C sends (the grading processes have their own process groups)
+    output = "".join(lines) + run.communicate(timeout=120)[0]
+    assert "TOTAL (interrupted)" in output and "grades written to" in output, output[-3000:]
+    assert "interrupted before grading: " in output, output[-3000:]
+    grades = json.loads(path.read_text())
+    assert 0 < len(grades["tests"]) < 44 and all(t["status"] == "passed" for t in grades["tests"]), grades
 
 
 @pytest.mark.slow

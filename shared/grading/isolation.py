@@ -438,11 +438,14 @@ class Session:
             runs = [FileRun(items, workdir, self.mode, settings) for items in files.values()]
             try:
                 self._schedule(runs)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt:  # Ctrl-C: stop, and report the files that finished (the rest: not run)
                 self.interrupted = True
                 for run in runs:
                     if run.process is not None and run.process.returncode is None:
                         run.process.kill()
+                for run in runs:
+                    if run.finished and not getattr(run, "emitted", False):
+                        self._emit(run)
                 raise
             finally:
                 sweep_orphans(keep=set())
@@ -465,6 +468,7 @@ class Session:
             time.sleep(POLL_S)
 
     def _emit(self, run: FileRun) -> None:
+        run.emitted = True
         if run.flag:
             path = Path(str(run.items[0].path))
             self.flags[f"{path.parent.name}/{path.stem.removeprefix('test_')}"] = run.flag

@@ -295,5 +295,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if "grades file" in _STATE.flags:
         terminalreporter.write_line(f"⚑ {_STATE.flags['grades file']}: it was rewritten from this run's results.",
                                     red=True)
+    graded = {(g.week, g.exercise) for g in _STATE.grades}
+    unfinished = sorted({pair for pair in _EXERCISES.values() if pair not in graded}) if _STATE.interrupted else []
     scoreboard.render(terminalreporter.write_line, _STATE.grades, everything, target.target_name(), path,
-                      _STATE.interrupted)
+                      _STATE.interrupted, unfinished)

@@ -54,8 +54,10 @@ def _not_run(kept: list[TestGrade]) -> str:
     return "; ".join(f"{week} · {', '.join(sorted(names))}" for week, names in sorted(by_week.items()))
 
 
-def render(write, ran: list[TestGrade], everything: list[TestGrade], target: str, path, interrupted: bool) -> None:
-    """`write(text, **markup)` once per line (pytest's terminal writer, or print)."""
+def render(write, ran: list[TestGrade], everything: list[TestGrade], target: str, path, interrupted: bool,
+           unfinished: list[tuple[str, str]] = ()) -> None:
+    """`write(text, **markup)` once per line (pytest's terminal writer, or print). `unfinished`: (week,
+    exercise) collected but not graded, because the run was interrupted."""
     summary = summarise(ran)
     for week, data in summary.items():
         write(f"{week:<36}{_points(data['points_earned'], data['points_possible']):>12}", bold=True)
@@ -72,6 +74,12 @@ def render(write, ran: list[TestGrade], everything: list[TestGrade], target: str
     percent = 100 * earned / possible if possible else 0
     label = "TOTAL (interrupted)" if interrupted else "TOTAL"
     write(f"{label:<36}{_points(earned, possible):>12}  ({percent:.0f}%)", bold=True)
+    if unfinished:
+        by_week: dict = defaultdict(list)
+        for week, name in unfinished:
+            by_week[week].append(name)
+        write("interrupted before grading: " + "; ".join(f"{week} · {', '.join(names)}"
+                                                          for week, names in sorted(by_week.items())), yellow=True)
     ran_ids = {g.id for g in ran}
     kept = [g for g in everything if g.id not in ran_ids]
     if kept:
