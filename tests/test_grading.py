@@ -108,7 +108,9 @@ def test_ctrl_c_keeps_what_was_graded(tmp_path):
     assert "TOTAL (interrupted)" in output and "grades written to" in output, output[-3000:]
     assert "interrupted before grading: " in output, output[-3000:]
     grades = json.loads(path.read_text())
-    assert 0 < len(grades["tests"]) < 44 and all(t["status"] == "passed" for t in grades["tests"]), grades
+    graded = {t["exercise"] for t in grades["tests"]}
+    assert "activations" in graded and len(graded) < 6, graded
+    assert all(t["status"] == "passed" for t in grades["tests"]), grades
 
 
 @pytest.mark.slow
