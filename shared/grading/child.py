@@ -185,6 +185,11 @@ def _describe_abort(error: BaseException) -> str:
 
 def run_forked(items: list, settings: Settings) -> None:
     """In a process forked from the parent pytest: make it a clean grading process, then grade."""
+    import signal
+
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):  # the parent's handlers stop the parent, not this process
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL if name != "SIGINT" else signal.default_int_handler)
     config = items[0].config
     restart_capture(config, settings.log)
     quiet_reporter(config)

@@ -369,6 +369,19 @@ def synthetic_report(item, status: str, message: str) -> TestReport:
 
 # ---- the whole session --------------------------------------------------------------------------------------
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+
+def _stop_gracefully() -> dict:
+    """SIGTERM and SIGHUP stop the run as Ctrl-C does: the scoreboard and the grades of what finished survive."""
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            previous[getattr(signal, name)] = signal.signal(getattr(signal, name), _interrupt)
+    return previous
+
+
 def choose_mode(config) -> str:
     wanted = config.getoption("workbook_isolation", "auto")
     if wanted == "auto":
@@ -425,9 +438,10 @@ class Session:
         files: dict = {}
         for item in self.session.items:
             files.setdefault(str(item.path), []).append(item)
-        cores = os.cpu_count() or 1
-        threads = max(1, cores // self.jobs)
+        self.jobs = max(1, min(self.jobs, len(files)))
+        threads = max(1, (os.cpu_count() or 1) // self.jobs)  # one file alone keeps torch's threads
         become_subreaper()
+        stops = _stop_gracefully()
         if self.mode == "fork":
             preload_tensorflow(self.session.items)
         with tempfile.TemporaryDirectory(prefix="workbook-grading-") as tmp:
@@ -449,6 +463,8 @@ class Session:
                 raise
             finally:
                 sweep_orphans(keep=set())
+                for sig, handler in stops.items():
+                    signal.signal(sig, handler)
 
     def _schedule(self, runs: list[FileRun]) -> None:
         waiting, running, emitted = list(runs), [], 0
