@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export KERAS_BACKEND := tensorflow
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install compare quick test grade grade-solutions release lock
+.PHONY: install compare quick test test-fast grade grade-solutions release lock
 
 install: $(STAMP)
 
@@ -24,8 +24,11 @@ compare: install            ## the main job: both frameworks, same data, one rep
 quick: install              ## the same in under 3 minutes
 	$(BIN)/workbook compare --quick $(ARGS)
 
-test: install               ## everything CI runs
-	$(BIN)/pytest tests -q $(ARGS)
+test: install               ## everything CI runs (about 15 minutes on 2 cores)
+	$(BIN)/pytest tests -q --durations=15 $(ARGS)
+
+test-fast: install          ## while editing: everything but the tests marked slow (a few minutes)
+	$(BIN)/pytest tests -q -m "not slow" $(ARGS)
 
 grade: install              ## grade your work in weeks/
 	$(BIN)/pytest autograder $(ARGS)

@@ -71,14 +71,19 @@ def _alive(pid: int) -> bool:
 
 
 def remove_stale(directory: str | os.PathLike) -> list[Path]:
-    """Delete the temporary files that killed writers left in `directory` (not recursive); return them."""
+    """Delete the temporary files that killed writers left in `directory` (not recursive); return them. A temporary
+    file whose writer is still running is left alone."""
     removed = []
-    directory = Path(directory)
-    if not directory.is_dir():
+    try:
+        entries = list(Path(directory).iterdir())
+    except OSError:  # missing, not a folder, or unreadable: nothing we may clean there
         return removed
-    for entry in directory.iterdir():
+    for entry in entries:
         match = _TEMPORARY.match(entry.name)
         if match and entry.is_file() and not _alive(int(match["pid"])):
-            entry.unlink(missing_ok=True)
+            try:
+                entry.unlink(missing_ok=True)
+            except OSError:  # not ours to delete: leave it
+                continue
             removed.append(entry)
     return removed

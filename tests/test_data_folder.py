@@ -104,5 +104,6 @@ def test_clear_errors(tmp_path):
         load_dataset(f"folder:{root}", data_dir=tmp_path, progress=False)
     empty = tmp_path / "empty"
     (empty / "train" / "cats").mkdir(parents=True)
+    (empty / "train" / "dogs").mkdir(parents=True)
     with pytest.raises(ValueError, match="no files"):
         load_dataset(f"folder:{empty}", data_dir=tmp_path)

@@ -1,8 +1,10 @@
-"""Week 3 · checkpoint.py: resume equals never stopping; atomic writes; weights_only loading; clear mismatch errors."""
+"""Week 3 · checkpoint.py: resume equals never stopping (the loader's own generator included); atomic writes;
+weights_only loading; clear mismatch errors."""
 from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -85,8 +87,59 @@ def test_resume_equals_training_straight_through(tmp_path):
                           "all three")
 
 
+def _own_generator_loader(generator):
+    """Like week 3's make_loaders: the loader shuffles with its own generator, not torch's global one."""
+    data = torch.Generator().manual_seed(42)
+    dataset = torch.utils.data.TensorDataset(torch.randn(48, 8, generator=data),
+                                             torch.randint(0, 3, (48,), generator=data))
+    return torch.utils.data.DataLoader(dataset, batch_size=12, shuffle=True, generator=generator)
+
+
+@pytest.mark.points(2)
+def test_resume_restores_the_loaders_own_generator(tmp_path):
+    _seed_all(0)
+    model, optimizer, scheduler = _parts()
+    loader = _own_generator_loader(torch.Generator().manual_seed(5))
+    for _ in range(4):
+        _epoch(model, optimizer, scheduler, loader)
+    straight = [p.detach().clone() for p in model.parameters()]
+
+    _seed_all(0)
+    model, optimizer, scheduler = _parts()
+    generator = torch.Generator().manual_seed(5)
+    loader = _own_generator_loader(generator)
+    for _ in range(2):
+        _epoch(model, optimizer, scheduler, loader)
+    path = tmp_path / "run.pt"
+    checkpoint.save_checkpoint(path, model=model, optimizer=optimizer, scheduler=scheduler, epoch=2,
+                               generators={"train": generator})
+    saved_state = generator.get_state()
+
+    # A fresh process: it builds its loader again, whose generator starts from the seed, as in epoch 1.
+    model, optimizer, scheduler = _parts(seed=7)
+    _seed_all(123)
+    generator = torch.Generator().manual_seed(5)
+    loader = _own_generator_loader(generator)
+    checkpoint.load_checkpoint(path, model, optimizer, scheduler, generators={"train": generator})
+    if not torch.equal(generator.get_state(), saved_state):
+        fail("after loading, the training loader's own generator is back at its seed, not where the saved run left "
+             "it: the resumed run would shuffle epoch 3 like epoch 1 and end with other weights. Save "
+             "generator.get_state() for each of `generators` in save_checkpoint and restore it with "
+             "generator.set_state() in load_checkpoint")
+    for _ in range(2):
+        _epoch(model, optimizer, scheduler, loader)
+    for index, (got, expected) in enumerate(zip(model.parameters(), straight)):
+        expect_close(f"parameter {index} after 2 + resume + 2 epochs vs 4 straight epochs (loader with its own "
+                     f"generator)", got, expected, atol=0,
+                     hint="bit for bit on CPU: every random state that drives the run must be in the checkpoint")
+
+
+_SAVED_TO = []
+
+
 def _fake_torch_save(obj, f, *args, **kwargs):
     """A torch.save that dies after writing a few bytes, like a full disk."""
+    _SAVED_TO.append(f)
     if isinstance(f, (str, os.PathLike)):
         with open(f, "wb") as handle:
             handle.write(b"partial")
@@ -106,6 +159,7 @@ def test_checkpoint_is_written_atomically(tmp_path, monkeypatch):
     loaded = torch.load(path, weights_only=True)  # raises if anything but tensors and plain containers is inside
     expect_true(isinstance(loaded, dict), f"the checkpoint should be a dict, got {type(loaded).__name__}")
     monkeypatch.setattr(torch, "save", _fake_torch_save)
+    _SAVED_TO.clear()
     try:
         checkpoint.save_checkpoint(path, model=model, optimizer=optimizer, scheduler=scheduler, epoch=2, history={})
     except OSError:
@@ -118,6 +172,10 @@ def test_checkpoint_is_written_atomically(tmp_path, monkeypatch):
              "same folder and os.replace() it over the checkpoint only once the write succeeded")
     leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name != "ckpt.pt")
     expect_true(not leftovers, f"the failed save left temporary files behind: {leftovers}; remove them on error")
+    written = [Path(f) for f in _SAVED_TO if isinstance(f, (str, os.PathLike))]
+    if written and written[0].resolve().parent != tmp_path.resolve():
+        fail(f"the temporary file was written to {written[0].parent}, not next to the checkpoint ({tmp_path}): "
+             "os.replace is atomic only within one filesystem, so write it in the checkpoint's own folder")
 
 
 @pytest.mark.points(1)

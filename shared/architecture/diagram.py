@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from shared.architecture.table import LayerRow, LayerTable, format_shape
+from shared.atomic import atomic_write
 
 MAX_BOXES = 24
 COLOURS = {  # what a layer does -> box colour (matplotlib's tab10, light)
@@ -104,5 +105,6 @@ def draw_diagram(table: LayerTable, max_boxes: int = MAX_BOXES):
 
 def save_diagram(table: LayerTable, path, max_boxes: int = MAX_BOXES, dpi: int = 120):
     """Draw and save as PNG (or any format matplotlib knows from the suffix); returns the path."""
-    draw_diagram(table, max_boxes).savefig(path, dpi=dpi)
+    figure = draw_diagram(table, max_boxes)
+    atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=dpi))  # the format comes from the suffix
     return path

@@ -1,6 +1,7 @@
 """`workbook compare`: train every registered model the same way and write results.json + report.md/.html."""
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import sys
@@ -38,16 +39,39 @@ def register(subparsers) -> None:
     parser.add_argument("--data-efficiency", type=int, nargs="*", metavar="N",
                         help="training images per class for the CNN-vs-transfer plot, 0 meaning all "
                              f"(default {' '.join(map(str, defaults.data_efficiency))}; none to skip it)")
+    parser.add_argument("--nproc", type=int, default=defaults.nproc,
+                        help="train each PyTorch row with N data-parallel processes (torch.distributed, torchrun's "
+                             "machinery); rows whose trainer cannot, and Keras rows, run on one")
     parser.add_argument("--mine", action="store_true", help="add your own weeks/ implementations as rows")
-    parser.add_argument("--out", help="output directory (default: reports/<timestamp>/)")
+    parser.add_argument("--out", help="output directory (default: reports/<timestamp>/); a directory of an interrupted "
+                                      "run with the same settings is continued, keeping its finished rows")
+    parser.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR with the settings it was "
+                                                        "started with: finished rows are kept, the rest trained")
     parser.add_argument("--no-progress", action="store_true", help="one line per row, no progress bars")
     parser.add_argument("--dry-run", action="store_true", help="print the planned rows and stop")
     parser.set_defaults(handler=run)
 
 
+def _resumed_config(args) -> CompareConfig:
+    """`--resume DIR`: the run's own settings; only --no-progress may be added (anything else would change rows)."""
+    from shared.compare.resume import saved_config
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    defaults = vars(parser.parse_args(["compare"]))
+    given = [f"--{name.replace('_', '-')}" for name, value in vars(args).items()
+             if name not in ("resume", "no_progress", "handler", "dry_run") and value != defaults.get(name)]
+    if given:
+        raise ValueError(f"--resume {args.resume} continues the run with the settings it was started with; leave out "
+                         f"{', '.join(given)}.")
+    return dataclasses.replace(saved_config(args.resume), progress=not args.no_progress)
+
+
 def config_from_args(args) -> CompareConfig:
     from shared.compare.config import check_choices
 
+    if args.resume:
+        return _resumed_config(args)
     options = dict(QUICK) if args.quick else {}
     if args.epochs is not None:
         options["epochs"] = args.epochs
@@ -63,11 +87,13 @@ def config_from_args(args) -> CompareConfig:
         options["models"] = _names(args.models)
     if args.frameworks:
         options["frameworks"] = check_choices("--frameworks", _names(args.frameworks), FRAMEWORKS)
+    if args.nproc < 1:
+        raise ValueError(f"--nproc must be at least 1, got {args.nproc}.")
     if options.get("epochs", 1) < 1:
         raise ValueError(f"--epochs must be at least 1, got {options['epochs']}.")
     return dataclasses.replace(
         CompareConfig(), dataset=check_name(args.dataset), seed=args.seed, image_size=args.image_size,
-        batch_size=args.batch_size, learning_rate=args.learning_rate, mine=args.mine, out=args.out,
+        batch_size=args.batch_size, learning_rate=args.learning_rate, mine=args.mine, out=args.out, nproc=args.nproc,
         progress=not args.no_progress, **options)
 
 

@@ -50,11 +50,10 @@ def run_list(args) -> int:
     root = paths.data_dir(args.data_dir)
     print(f"data directory: {root}")
     for name, text in DESCRIPTIONS.items():
-        if name in downloads.SOURCES:
-            state = "downloaded" if downloads.is_downloaded(name, root) else "not downloaded"
-        else:
-            state = "offline"
+        state, detail = downloads.status(name, root) if name in downloads.SOURCES else ("offline", "")
         print(f"  {name:<14} [{state}] {text}")
+        if detail:
+            print(f"  {'':<14} {detail}")
     return 0
 
 
@@ -72,6 +71,9 @@ def run_info(args) -> int:
             print(f"  image size: {'x'.join(map(str, shape))}; official splits: train {n_train}, test {n_test}")
             print(f"  will be stored in: {downloads.dataset_dir(args.name, root)}")
             return 0
+        if args.name in downloads.SOURCES:
+            state, detail = downloads.status(args.name, root)
+            print(f"{args.name}: {state}" + (f": {detail}" if detail else ""))
         dataset = load_dataset(args.name, size=args.size, image_size=args.image_size, seed=args.seed,
                                data_dir=args.data_dir)
     except (ValueError, downloads.DatasetUnavailable) as error:

@@ -26,6 +26,7 @@ class CompareConfig:
     progress: bool = True
     prediction_grid: int = 24         # test images shown per model in the predictions figure
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    nproc: int = 1                    # data-parallel processes per PyTorch row (torch.distributed; 1: this process)
     # Week 4's data-efficiency experiment: training images per class (0: all) for the CNN from scratch and the
     # transfer model, as one plot. Empty: skip it.
     data_efficiency: tuple[int, ...] = (10, 50, 0)

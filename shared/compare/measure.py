@@ -8,6 +8,7 @@ import numpy as np
 
 from shared import metrics, reference
 from shared.checkpoints import Manifest, save_model
+from shared.compare.data_parallel import parallel_fields, supports_data_parallel, train_data_parallel
 from shared.compare.plan import RowSpec, describe_failure, short_path
 from shared.compare.recipe import Recipe, recipe_for
 from shared.data import input_spec
@@ -71,12 +72,23 @@ def _train(spec: RowSpec, dataset, config, recipe: Recipe, inputs):
     data = {split: backend.make_data(getattr(dataset, split), train=split == "train", spec=inputs,
                                      batch_size=recipe.batch_size, seed=config.seed)
             for split in ("train", "val", "test")}
+    parallel = parallel_fields(1, recipe.batch_size, None)
     with Stopwatch() as watch:
-        history = recipe.trainer(model, data["train"], data["val"], epochs=config.epochs,
-                                 learning_rate=recipe.learning_rate, seed=config.seed, device=backend.device(),
-                                 progress=config.progress)
+        if config.nproc > 1 and spec.framework == "torch" and supports_data_parallel(spec.entry):
+            state, history, dist_backend = train_data_parallel(spec, dataset, config, recipe, inputs, config.nproc)
+            model.load_state_dict(state)
+            parallel = parallel_fields(config.nproc, recipe.batch_size, dist_backend)
+        else:
+            history = recipe.trainer(model, data["train"], data["val"], epochs=config.epochs,
+                                     learning_rate=recipe.learning_rate, seed=config.seed, device=backend.device(),
+                                     progress=config.progress)
+    if config.nproc > 1 and parallel["world_size"] == 1:
+        why = ("Keras rows run on one process here (tf.distribute needs several devices to be real)"
+               if spec.framework == "keras" else "its trainer changes which parameters train mid-run, which "
+               "DistributedDataParallel does not allow")
+        parallel["note"] = f"trained on one process: {why}"
     check_history(history, recipe.trainer, config.epochs)
-    return backend, model, data, history, watch.seconds
+    return backend, model, data, history, watch.seconds, parallel
 
 
 def trainer_name(trainer) -> str:
@@ -103,7 +115,7 @@ def check_history(history, trainer, epochs: int) -> None:
 def measure_row(spec: RowSpec, dataset, config, out_dir) -> RowOutcome:
     recipe = recipe_for(spec.entry.info, config)
     inputs = input_spec(dataset.image_shape, dataset.mean, dataset.std, recipe.preprocessing)  # the one decision
-    backend, model, data, history, seconds = _train(spec, dataset, config, recipe, inputs)
+    backend, model, data, history, seconds, parallel = _train(spec, dataset, config, recipe, inputs)
     logits, labels = backend.predict(model, data["test"])
     if not np.array_equal(labels, dataset.test.labels):
         raise ValueError("the test loader must keep the dataset's order (train=False: no shuffling, no dropping).")
@@ -112,7 +124,7 @@ def measure_row(spec: RowSpec, dataset, config, out_dir) -> RowOutcome:
     row = {"description": recipe.description,
            "recipe": {"learning_rate": recipe.learning_rate, "batch_size": recipe.batch_size,
                       "trainer": trainer_name(recipe.trainer), "overrides": list(recipe.overrides)},
-           "input": inputs.as_dict(), **_evaluate(logits, labels, dataset),
+           "input": inputs.as_dict(), "parallel": parallel, **_evaluate(logits, labels, dataset),
            "params_total": total, "params_trainable": trainable, "train_time_s": seconds,
            "train_images_per_s": len(dataset.train.labels) * epochs_run / seconds,
            **_latency(backend, model, inputs.shape, config.latency_repeats),

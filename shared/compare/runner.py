@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from shared import reference
+from shared.compare import resume
 from shared.compare.config import CompareConfig
 from shared.compare.environment import environment
 from shared.compare.figures import row_figures, run_figures
@@ -58,6 +59,10 @@ def _announce(index: int, total: int, spec, outcome=None, seconds: float = 0.0) 
 def _run_rows(specs, dataset, config: CompareConfig, out_dir: Path) -> list[dict]:
     rows = []
     for index, spec in enumerate(specs, start=1):
+        kept = resume.kept_row(spec, dataset, out_dir)  # finished before an interruption: not trained again
+        if kept is not None:
+            rows.append(kept)
+            continue
         start = time.perf_counter()
         if not spec.skip_reason:
             _announce(index, len(specs), spec)
@@ -65,6 +70,7 @@ def _run_rows(specs, dataset, config: CompareConfig, out_dir: Path) -> list[dict
         if outcome.row["status"] == "ok":
             outcome.row["figures"] = row_figures(outcome.row, outcome.predictions, dataset, out_dir,
                                                  config.prediction_grid)
+            resume.save_row(outcome.row, out_dir)  # last: the row is finished
         _announce(index, len(specs), spec, outcome, time.perf_counter() - start)
         rows.append(outcome.row)
     return rows
@@ -103,6 +109,7 @@ def run_compare(config: CompareConfig) -> tuple[dict, Path]:
     dataset = load_dataset(config.dataset, size=config.size, image_size=config.image_size, seed=config.seed)
     out_dir = Path(config.out) if config.out else default_out_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
+    resume.prepare(out_dir, config)  # refuses another run's directory; continues an interrupted one
     print(f"{dataset.name}: {len(dataset.train.labels)} train / {len(dataset.val.labels)} val / "
           f"{len(dataset.test.labels)} test images, {_plural(config.epochs, 'epoch')}, "
           f"{_plural(len(specs), 'row')} -> {out_dir}", flush=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 
+from shared.atomic import write_text
 from shared.course.points import TestPoints, collect
 from shared.course.tree import SETUP_ID
 from shared.notebook_cells import MAIN_GUARD
@@ -159,13 +160,13 @@ def export_course(dest: Path, weeks: list[str] | None = None) -> dict[str, dict[
     dest.mkdir(parents=True, exist_ok=True)
     config = dest / "nbgrader_config.py"
     if not config.exists():
-        config.write_text(CONFIG.format(course_id=COURSE_ID))
+        write_text(config, CONFIG.format(course_id=COURSE_ID))
     summary: dict[str, dict[str, float]] = {}
     for (week, exercise), tests in sorted(points.items()):
         if not (SOLUTIONS_DIR / week / f"{exercise}.py").exists():
             continue
         path = dest / "source" / week / f"{exercise}.ipynb"
         path.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(exercise_notebook(week, exercise, tests), path)
+        write_text(path, nbformat.writes(exercise_notebook(week, exercise, tests)) + "\n")
         summary.setdefault(week, {})[exercise] = sum(t.points for t in tests)
     return summary

@@ -4,7 +4,9 @@ Files live in `<data dir>/<dataset>/` under their official names. A download goe
 the target (shared.atomic) and is moved into place only once its MD5 matches (the MD5s are the ones torchvision lists), so an
 interrupted or corrupt download never looks like a finished one. Offline, the error names the URL and the exact
 path where the file can be placed by hand. Parsed arrays are cached next to the files (`arrays.npz`), so only
-the first load reads the archives.
+the first load reads the archives. A cache that cannot be read, or that holds arrays of another shape, dtype or
+dataset, is logged and rebuilt from the files (downloading them again if they are gone); `status` tells a good
+cache from a broken one without loading it.
 """
 from __future__ import annotations
 
@@ -14,12 +16,14 @@ import pickle
 import tarfile
 import urllib.error
 import urllib.request
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from shared.atomic import atomic_write
+from shared.atomic import atomic_write, remove_stale
+from shared.data.caches import BrokenCache, rebuilding
 
 TIMEOUT_S = 30
 CHUNK_BYTES = 1 << 20
@@ -54,6 +58,7 @@ CLASS_NAMES = {
 IMAGE_SHAPES = {"cifar10": (32, 32, 3), "fashion-mnist": (28, 28, 1)}
 SPLIT_SIZES = {"cifar10": (50_000, 10_000), "fashion-mnist": (60_000, 10_000)}  # official train, test
 ARRAYS_FILE = "arrays.npz"
+ARRAY_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
 
 
 class DatasetUnavailable(RuntimeError):
@@ -81,6 +86,7 @@ def download(name: str, root: Path, progress: bool = True) -> list[Path]:
     """Make sure every file of `name` is in `root/<name>/` with the right MD5; download what is missing."""
     folder = dataset_dir(name, root)
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale(folder)  # what a killed download or parse left behind
     paths = []
     for remote in SOURCES[name]:
         target = folder / remote.filename
@@ -128,24 +134,122 @@ def _fetch(remote: RemoteFile, target: Path, progress: bool) -> None:
             "it).") from error
 
 
+def status(name: str, root: Path) -> tuple[str, str]:
+    """(state, detail) of `name` in `root` without loading it: "ready", "downloaded" (not parsed yet), "cache broken",
+    "partly downloaded" or "not downloaded"; `detail` says what is wrong and what happens next ("" when all is well)."""
+    folder = dataset_dir(name, root)
+    cache = folder / ARRAYS_FILE
+    missing = [remote.filename for remote in SOURCES[name] if not (folder / remote.filename).is_file()]
+    if cache.exists():
+        try:
+            _check_headers(name, cache)
+            return "ready", ""
+        except BrokenCache as problem:
+            then = ("the next load rebuilds it from the downloaded files" if not missing else
+                    f"the next load downloads the files again and rebuilds it (or delete it and run `workbook data "
+                    f"download {name}`)")
+            return "cache broken", f"{cache} {problem}: {then}"
+    if not missing:
+        return "downloaded", ""
+    if len(missing) < len(SOURCES[name]):
+        return "partly downloaded", f"missing {', '.join(missing)}: run `workbook data download {name}`"
+    return "not downloaded", ""
+
+
 def load_arrays(name: str, root: Path, progress: bool = True):
     """((train_images, train_labels), (test_images, test_labels), class_names, source) for `name`."""
     folder = dataset_dir(name, root)
     cache = folder / ARRAYS_FILE
-    if not cache.exists():
+    remove_stale(folder)  # what a killed download or parse left behind
+    arrays = _cached_arrays(name, cache)
+    if arrays is None:
         files = download(name, root, progress)
         parse = _parse_cifar10 if name == "cifar10" else _parse_fashion_mnist
         train, test = parse(files)
         _save_arrays(cache, train, test)
-    with np.load(cache) as arrays:
-        train = (arrays["train_images"], arrays["train_labels"].astype(np.int64))
-        test = (arrays["test_images"], arrays["test_labels"].astype(np.int64))
+        arrays = _read_arrays(name, cache)
+    train = (arrays["train_images"], arrays["train_labels"].astype(np.int64))
+    test = (arrays["test_images"], arrays["test_labels"].astype(np.int64))
     return train, test, list(CLASS_NAMES[name]), str(folder)
 
 
+def _cached_arrays(name: str, cache: Path) -> dict | None:
+    """The checked arrays of `cache`; None when there is none, or it is broken (logged: it is then rebuilt)."""
+    if not cache.exists():
+        return None
+    try:
+        return _read_arrays(name, cache)
+    except BrokenCache as problem:
+        rebuilding(cache, problem, "the downloaded files")
+        return None
+
+
+def _read_arrays(name: str, cache: Path) -> dict:
+    """Every array of `cache`, read in full (so the zip's checksums are checked) and checked against `name`."""
+    _check_headers(name, cache)  # first: a header that claims more data than the file holds allocates nothing
+    try:
+        with open(cache, "rb") as handle, np.load(handle) as archive:  # our handle: closed whatever np.load raises
+            arrays = {key: archive[key] for key in archive.files}
+    except Exception as error:  # noqa: BLE001 — a damaged file fails in many ways (zip, npy header, I/O, pickle)
+        raise BrokenCache(f"cannot be read ({type(error).__name__}: {error})") from None
+    _check_arrays(name, cache, {key: (array.shape, array.dtype) for key, array in arrays.items()}, arrays.__getitem__)
+    return arrays
+
+
+def _check_headers(name: str, cache: Path) -> None:
+    """`_read_arrays`'s checks from the .npy headers and the labels, without reading the images (for `status`)."""
+    try:
+        with zipfile.ZipFile(cache) as archive:
+            shapes = {}
+            for info in archive.infolist():
+                with archive.open(info) as handle:
+                    version = np.lib.format.read_magic(handle)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0) else
+                                   np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(handle)
+                    needed = handle.tell() + int(np.prod(shape)) * dtype.itemsize
+                if info.file_size < needed:
+                    raise ValueError(f"{info.filename} is truncated")
+                shapes[info.filename.removesuffix(".npy")] = (shape, dtype)
+        with open(cache, "rb") as handle, np.load(handle) as archive:
+            _check_arrays(name, cache, shapes, archive.__getitem__)
+    except BrokenCache:
+        raise
+    except Exception as error:  # noqa: BLE001
+        raise BrokenCache(f"cannot be read ({type(error).__name__}: {error})") from None
+
+
+def _check_arrays(name: str, cache: Path, shapes: dict, read) -> None:
+    """BrokenCache unless `shapes` ({key: (shape, dtype)}; `read(key)` loads one) are `name`'s train and test split."""
+    missing = [key for key in ARRAY_KEYS if key not in shapes]
+    if missing:
+        raise BrokenCache(f"lacks {', '.join(missing)}")
+    if "dataset" in shapes and str(read("dataset")) != cache.parent.name:
+        raise BrokenCache(f"holds the arrays of {str(read('dataset'))!r}, not {cache.parent.name!r}")
+    expected, classes = IMAGE_SHAPES[name], len(CLASS_NAMES[name])
+    for split in ("train", "test"):
+        shape, dtype = shapes[f"{split}_images"]
+        if dtype != np.uint8 or len(shape) != 4 or tuple(shape[1:]) != expected or shape[0] == 0:
+            raise BrokenCache(f"holds {split} images of {dtype} {tuple(shape)}, not uint8 (N, "
+                              f"{', '.join(map(str, expected))}) with N > 0: it belongs to another dataset or version")
+        labels_shape, labels_dtype = shapes[f"{split}_labels"]
+        if tuple(labels_shape) != (shape[0],) or not np.issubdtype(labels_dtype, np.integer):
+            raise BrokenCache(f"holds {split} labels of {labels_dtype} {tuple(labels_shape)}, not {shape[0]} integers")
+        labels = read(f"{split}_labels")
+        if labels.min() < 0 or labels.max() >= classes:
+            raise BrokenCache(f"holds {split} labels from {labels.min()} to {labels.max()}, not 0 to {classes - 1}")
+
+
 def _save_arrays(cache: Path, train, test) -> None:
-    atomic_write(cache, lambda temporary: np.savez(temporary, train_images=train[0], train_labels=train[1],
-                                                   test_images=test[0], test_labels=test[1]))
+    def save(temporary: Path) -> None:
+        np.savez(temporary, train_images=train[0], train_labels=train[1], test_images=test[0], test_labels=test[1],
+                 dataset=np.array(cache.parent.name))
+
+    try:
+        atomic_write(cache, save)
+    except OSError as error:
+        raise DatasetUnavailable(f"cannot write the parsed arrays to {cache} ({error}); if something else is at "
+                                 f"that path, delete it.") from None
 
 
 def _parse_cifar10(files: list[Path]):

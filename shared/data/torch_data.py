@@ -27,22 +27,33 @@ __all__ = ["ArrayDataset", "EpochBatchSampler", "epoch_order", "make_loader"]
 
 
 class EpochBatchSampler(Sampler):
-    """Yields index batches; each new pass over it is the next epoch, with its own seeded order."""
+    """Yields index batches; each new pass over it is the next epoch, with its own seeded order.
 
-    def __init__(self, count: int, batch_size: int, *, shuffle: bool, seed: int = 0, drop_last: bool = False):
+    shard=(rank, world_size): data parallelism. Each global batch of `batch_size` indices is dealt out, rank r
+    taking positions r, r + world_size, ...; a last batch too small to give every rank one index is dropped, so
+    that every rank takes the same number of steps. Together the ranks see exactly the one-process batches.
+    """
+
+    def __init__(self, count: int, batch_size: int, *, shuffle: bool, seed: int = 0, drop_last: bool = False,
+                 shard: tuple[int, int] | None = None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
         self.count, self.batch_size, self.shuffle, self.seed, self.drop_last = count, batch_size, shuffle, seed, drop_last
+        self.rank, self.world_size = shard or (0, 1)
         self.epoch = 0
 
+    def _batches(self, epoch: int) -> list[np.ndarray]:
+        batches = batch_indices(self.count, self.batch_size, shuffle=self.shuffle, seed=self.seed, epoch=epoch,
+                                drop_last=self.drop_last)
+        return [batch[self.rank::self.world_size] for batch in batches if len(batch) >= self.world_size]
+
     def __iter__(self):
-        batches = batch_indices(self.count, self.batch_size, shuffle=self.shuffle, seed=self.seed,
-                                epoch=self.epoch, drop_last=self.drop_last)
+        batches = self._batches(self.epoch)
         self.epoch += 1
         return iter([b.tolist() for b in batches])
 
     def __len__(self) -> int:
-        return self.count // self.batch_size if self.drop_last else -(-self.count // self.batch_size)
+        return len(self._batches(0))
 
 
 class ArrayDataset(Dataset):
@@ -112,16 +123,19 @@ def _as_unit_float(images) -> torch.Tensor:
 
 def make_loader(split: Split, batch_size: int = 64, train: bool = False, *, mean=None, std=None,
                 preprocessing: Preprocessing | None = None, augment: Callable | None = None, seed: int = 0,
-                num_workers: int = 0, drop_last: bool = False, spec: InputSpec | None = None) -> DataLoader:
+                num_workers: int = 0, drop_last: bool = False, spec: InputSpec | None = None,
+                shard: tuple[int, int] | None = None) -> DataLoader:
     """A DataLoader yielding float32 (B, C, H, W) images and int64 (B,) labels from a `Split`.
 
     train=True shuffles with a seeded order per epoch (the same order `keras_data.make_dataset` uses) and
     applies `augment`; train=False keeps the split's order and never augments. `preprocessing` (a backbone's
-    size/mean/std) overrides `mean`/`std`; `spec` (an InputSpec) overrides both.
+    size/mean/std) overrides `mean`/`std`; `spec` (an InputSpec) overrides both. `shard=(rank, world_size)`
+    gives a data-parallel rank its share of every training batch (see EpochBatchSampler).
     """
     dataset = ArrayDataset(split, mean=mean, std=std, preprocessing=preprocessing,
                            augment=augment if train else None, spec=spec)
-    sampler = EpochBatchSampler(len(dataset), batch_size, shuffle=train, seed=seed, drop_last=drop_last and train)
+    sampler = EpochBatchSampler(len(dataset), batch_size, shuffle=train, seed=seed, drop_last=drop_last and train,
+                                shard=shard if train else None)
     # batch_size=None: the sampler yields whole index lists and the dataset returns ready batches
     return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=num_workers,
                       persistent_workers=num_workers > 0)

@@ -18,7 +18,8 @@ What you will learn — where Keras does the same thing differently from our PyT
   `ReduceLROnPlateau` are built in; `fit` owns the loop and calls them with a `logs` dict. Our PyTorch protocol
   (callbacks.py) passes the state explicitly instead; both monitor a validation metric with a `mode`.
   Note Keras's EarlyStopping restores the best weights only with `restore_best_weights=True`; the default keeps
-  the last ones.
+  the last ones. And Keras's ModelCheckpoint writes straight to its path, so a crash during a save can leave a
+  broken file where the best model was; ours (callbacks.py) writes a temporary file and moves it into place.
 - Mixed precision. A dtype policy ("mixed_bfloat16" on CPU, "mixed_float16" on GPU, where `fit` adds loss scaling
   for you) computes in 16 bits with float32 variables. Keep the output layer (logits and softmax) in float32:
   `layers.Dense(num_classes, dtype="float32")`, or a float32 `Activation("softmax")` after it.
