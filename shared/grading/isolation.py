@@ -439,7 +439,9 @@ class Session:
         for item in self.session.items:
             files.setdefault(str(item.path), []).append(item)
         self.jobs = max(1, min(self.jobs, len(files)))
-        threads = max(1, (os.cpu_count() or 1) // self.jobs)  # one file alone keeps torch's threads
+        # One torch thread per grading process, always: the tests' tensors are tiny, and on a busy machine two
+        # OpenMP threads spin waiting for each other, which multiplied a test's CPU time by up to 60 (bench/).
+        threads = 1
         become_subreaper()
         stops = _stop_gracefully()
         if self.mode == "fork":

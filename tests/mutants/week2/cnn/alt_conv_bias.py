@@ -118,7 +118,7 @@ def train_cnn(model: nn.Module, train_loader, val_loader, **options) -> dict:
     return train_with_adam(model, train_loader, val_loader, **options)
 
 
-@register_model("cnn", framework="torch", trainer=train_cnn, gradcam_layer="features.-1.2",
+@register_model("cnn", framework="torch", trainer=train_cnn, data_parallel=True, gradcam_layer="features.-1.2",
                 description="3 conv blocks (conv-BN-ReLU-pool), dropout, 2 dense")
 def build_cnn(num_classes: int, input_shape: tuple[int, int, int] = (32, 32, 3), **options) -> CNN:
     """The registry's builder: `create_model("cnn", num_classes=10, input_shape=(32, 32, 3), widths=(16, 32, 64))`."""

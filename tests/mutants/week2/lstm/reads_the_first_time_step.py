@@ -64,7 +64,7 @@ def train_lstm(model: nn.Module, train_loader, val_loader, **options) -> dict:
     return train_with_adam(model, train_loader, val_loader, **options)
 
 
-@register_model("lstm", framework="torch", trainer=train_lstm,
+@register_model("lstm", framework="torch", trainer=train_lstm, data_parallel=True,
                 description="Reads the image row by row with nn.LSTM")
 def build_lstm(num_classes: int, input_shape: tuple[int, int, int] = (32, 32, 3), **options) -> LSTMClassifier:
     return LSTMClassifier(num_classes=num_classes, input_shape=tuple(input_shape), **options)

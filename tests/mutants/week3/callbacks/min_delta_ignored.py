@@ -28,6 +28,8 @@ from pathlib import Path
 
 import torch
 
+from shared.atomic import atomic_write
+
 
 class Callback:
     """Base class: override the hooks you need. `state` is a `loop.TrainState`."""
@@ -88,6 +90,9 @@ class EarlyStopping(Callback):
 class ModelCheckpoint(Callback):
     """Save `model.state_dict()` to `path` whenever `monitor` improves, so `path` always holds the best model.
 
+    Save atomically: `shared.atomic.atomic_write(path, lambda temporary: torch.save(..., temporary))` writes a
+    temporary file next to `path` and moves it over `path` only once it is complete (exercise 6 builds this
+    recipe), so a crash during a save keeps the previous best model instead of leaving half a file.
     Attributes: `best` (the best value seen), `best_epoch`. Load it back with
     `model.load_state_dict(torch.load(path, weights_only=True))`.
     """
@@ -101,8 +106,7 @@ class ModelCheckpoint(Callback):
         value = float(logs[self.monitor])
         if _improved(value, self.best, self.mode, 0.0):
             self.best, self.best_epoch = value, epoch
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(state.model.state_dict(), self.path)
+            atomic_write(self.path, lambda temporary: torch.save(state.model.state_dict(), temporary))
 
 
 class HistoryLogger(Callback):

@@ -148,7 +148,8 @@ def fit_resnet_cnn(model, train, val, *, epochs: int, learning_rate: float, seed
     return train_recipe(model, train, val, epochs=epochs, config=RecipeConfig(learning_rate=learning_rate))
 
 
-@register_model("resnet_cnn", framework="torch", trainer=fit_resnet_cnn, learning_rate=RecipeConfig.learning_rate,
+@register_model("resnet_cnn", framework="torch", trainer=fit_resnet_cnn, data_parallel=True,
+                learning_rate=RecipeConfig.learning_rate,
                 batch_size=RecipeConfig.batch_size, gradcam_layer="stages.-1",
                 description="residual CNN + airbench-style recipe (flip/crop, label smoothing, OneCycle, bf16)")
 def build_resnet_cnn(num_classes: int, input_shape: tuple[int, int, int] = (32, 32, 3), **options) -> ResNetCNN:

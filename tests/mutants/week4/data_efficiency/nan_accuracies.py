@@ -131,7 +131,9 @@ def plot_data_efficiency(results: dict, path=None):
     axes.legend()
     figure.tight_layout()
     if path is not None:
-        figure.savefig(path, dpi=120)
+        from shared.plots import save_figure
+
+        save_figure(figure, path, dpi=120)  # atomic: a killed run never leaves half an image
     return figure
 
 
