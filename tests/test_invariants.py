@@ -1,7 +1,9 @@
-"""The promises the autograder makes: solutions score 100%, fresh stubs score 0 as "not started", and weeks/ is
-generated from solutions/ without leaking a line of any solution."""
+"""The promises the autograder makes: solutions score 100% (beside two busy-loop processes: correct code never loses
+points because the machine is slow), fresh stubs score 0 as "not started", and weeks/ is generated from solutions/
+without leaking a line of any solution."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -24,9 +26,23 @@ def _grade(target: str, grades_json: Path) -> tuple[subprocess.CompletedProcess,
     return process, grades
 
 
-@pytest.mark.timeout(600)
-def test_solutions_score_full_marks(tmp_path):
-    process, grades = _grade("solutions", tmp_path / "grades.json")
+@contextlib.contextmanager
+def _busy_machine(processes: int = 2):
+    """Artificial load: busy-loop processes beside the run, as a learner's browser and video call would be."""
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_solutions_score_full_marks_on_a_busy_machine(tmp_path):
+    with _busy_machine():
+        process, grades = _grade("solutions", tmp_path / "grades.json")
     failing = [f"{t['id']}: {t['message']}" for t in grades.get("tests", []) if t["status"] != "passed"]
     assert process.returncode == 0 and grades and not failing, (
         "solutions/ must score 100%. Failing:\n" + "\n".join(failing) + "\n" + process.stdout[-4000:]

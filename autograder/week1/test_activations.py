@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from shared.grading.checks import expect_close, expect_shape, fail
+from shared.grading.checks import close, expect_close, expect_shape, fail
 from shared.grading.target import exercise
 
 activations = exercise("week1", "activations")
@@ -37,13 +37,26 @@ def test_activation(name):
 @pytest.mark.parametrize("name", ["relu", "sigmoid", "tanh"])
 def test_activation_derivative(name):
     x = _inputs()
-    got = getattr(activations, f"{name}_grad")(x)
+    function = getattr(activations, f"{name}_grad")
+    if name == "relu":  # the boundary first: the docstring fixes the value at exactly 0
+        at_zero = torch.as_tensor(function(torch.tensor([-2.0, 0.0, 3.0])))
+        if close(at_zero, [0.0, 1.0, 1.0]):
+            fail("relu_grad(tensor([-2., 0., 3.])) returned [0, 1, 1]: at exactly 0 the derivative is 0 (the "
+                 "docstring's choice, and PyTorch's): use x > 0, not x >= 0.")
+        expect_close("relu_grad(tensor([-2., 0., 3.])), 0 at exactly 0", at_zero, [0.0, 0.0, 1.0], atol=0)
+    got = function(x)
     expected = _derivative(getattr(torch, name), x)
     expect_shape(f"{name}_grad(x)", got, tuple(x.shape))
-    if torch.allclose(torch.as_tensor(got), getattr(torch, name)(x), atol=1e-6) and name != "relu":
+    if close(got, getattr(torch, name)(x), atol=1e-6) and name != "relu":
         fail(f"{name}_grad(x) returned {name}(x) itself, not its derivative.")
-    if name == "tanh" and torch.allclose(torch.as_tensor(got), 1 - torch.tanh(x), atol=1e-6):
+    if name == "tanh" and close(got, 1 - torch.tanh(x), atol=1e-6):
         fail("tanh_grad(x): got 1 - tanh(x); the derivative is 1 - tanh(x) ** 2.")
+    small = x.abs() < 10  # where the formula on the input stays finite
+    on_input = {"sigmoid": x * (1 - x), "tanh": 1 - x ** 2}.get(name)
+    if on_input is not None and close(torch.as_tensor(got)[small], on_input[small], atol=1e-5):
+        formula = {"sigmoid": "s * (1 - s)", "tanh": "1 - t ** 2"}[name]
+        fail(f"{name}_grad(x): got {formula} applied to the input x itself. That formula takes the OUTPUT of "
+             f"{name}: compute it from {name}(x) first.")
     expect_close(f"{name}_grad(x), the derivative of {name}, vs autograd", got, expected, atol=1e-6)
 
 
@@ -90,6 +103,9 @@ def test_cross_entropy():
     mean = F.cross_entropy(logits, targets)
     got = torch.as_tensor(activations.cross_entropy(logits, targets))
     expect_shape("cross_entropy(logits, targets) (reduction 'mean')", got, ())
+    if torch.isclose(got, -mean, rtol=1e-4):
+        fail(f"cross_entropy: got {got.item():.4f}, the expected {mean.item():.4f} with its sign flipped. "
+             f"Cross-entropy is MINUS the log-probability of the target (a loss is >= 0).")
     if torch.isclose(got, mean * batch_size, rtol=1e-4):
         fail(f"cross_entropy with reduction='mean': got {got.item():.4f} = {batch_size} x the expected "
              f"{mean.item():.4f}, the SUM over the batch. 'mean' averages over the {batch_size} examples.")

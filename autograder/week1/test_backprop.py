@@ -9,14 +9,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from shared.grading.checks import expect_close, expect_shape, expect_true, fail
+from shared.grading.checks import close, expect_close, expect_shape, expect_true, fail
 from shared.grading.target import exercise
 
 backprop = exercise("week1", "backprop")
 
 D, H, K = 5, 7, 3
 NAMES = ("W1", "b1", "W2", "b2")
-NOTE = "(mlp_forward/mlp_backward use your activations.py: make sure its tests pass first.)"
 
 
 def _problem(batch_size: int, seed: int = 0):
@@ -37,7 +36,7 @@ def _reference_logits(params, x):
 
 
 def _reference_gradients(params, x, y):
-    leaves = {name: value.clone().requires_grad_(True) for name, value in params.items()}
+    leaves = {name: value.detach().clone().requires_grad_(True) for name, value in params.items()}
     F.cross_entropy(_reference_logits(leaves, x), y).backward()
     return {name: leaf.grad for name, leaf in leaves.items()}
 
@@ -82,7 +81,7 @@ def _diagnose(name: str, got, expected: torch.Tensor, batch_size: int) -> None:
              f"dlogits: sum (not average) over the batch, and divide by B only once.")
     if torch.allclose(got, -expected, atol=1e-8, rtol=1e-6):
         fail(f"{label}: the sign is flipped. d loss / d logits = softmax(logits) - one_hot(targets), not the reverse.")
-    expect_close(label, got, expected, atol=1e-8, rtol=1e-6, hint=NOTE)
+    expect_close(label, got, expected, atol=1e-8, rtol=1e-6)
 
 
 @pytest.mark.points(2)
@@ -94,7 +93,7 @@ def test_forward():
         expect_true(isinstance(cache, dict), f"mlp_forward: expected (logits, cache dict), got a cache of type "
                                              f"{type(cache).__name__}")
         expect_close(f"logits of mlp_forward (batch size {batch_size})", logits, _reference_logits(params, x),
-                     atol=1e-10, hint="z1 = x @ W1 + b1, a1 = relu(z1), logits = a1 @ W2 + b2. " + NOTE)
+                     atol=1e-10, hint="z1 = x @ W1 + b1, a1 = relu(z1), logits = a1 @ W2 + b2.")
 
 
 @pytest.mark.points(2)
@@ -109,12 +108,29 @@ def test_backward(name):
 @pytest.mark.points(1)
 def test_autograd_gradients():
     params, x, y = _problem(6)
+    expected = _reference_gradients(params, x, y)
     grads = backprop.autograd_gradients(params, x, y)
-    for name in NAMES:
-        expect_close(f"autograd_gradients()['{name}']", grads[name], _reference_gradients(params, x, y)[name],
-                     atol=1e-10, hint=NOTE)
+    for name in NAMES:  # first what was done to the inputs: it also spoils the comparison below
         expect_true(params[name].grad is None and not params[name].requires_grad,
-                    f"autograd_gradients changed params['{name}'] (requires_grad or .grad): work on detached copies")
+                    f"autograd_gradients changed params['{name}'] (requires_grad or .grad): work on leaf copies, "
+                    f"p.detach().clone().requires_grad_(True), and leave the caller's tensors alone")
+    expect_true(isinstance(grads, dict) and set(NAMES) <= set(grads),
+                f"autograd_gradients: expected a dict with keys {list(NAMES)}, got "
+                f"{sorted(grads) if isinstance(grads, dict) else type(grads).__name__}")
+    for name in NAMES:
+        expect_close(f"autograd_gradients()['{name}']", grads[name], expected[name], atol=1e-10)
+
+
+def _never_restored(function, point: torch.Tensor, eps: float) -> torch.Tensor:
+    """Central differences where each element is left at t - eps after its turn (a typical bug)."""
+    moved, gradient = point.clone().reshape(-1), torch.zeros(point.numel(), dtype=point.dtype)
+    for index in range(moved.numel()):
+        original = moved[index].item()
+        moved[index] = original + eps
+        above = float(function(moved.reshape(point.shape)))
+        moved[index] = original - eps
+        gradient[index] = (above - float(function(moved.reshape(point.shape)))) / (2 * eps)
+    return gradient.reshape(point.shape)
 
 
 @pytest.mark.points(2)
@@ -122,24 +138,28 @@ def test_numerical_gradient():
     point = torch.tensor([[0.3, -1.2, 2.0], [0.7, 1.5, -0.4]], dtype=torch.float64)
     original = point.clone()
 
-    def function(t):
-        return (torch.sin(t) * t ** 2).sum()
+    def function(t):  # the last term couples the elements: a point left moved changes the next derivatives
+        return (torch.sin(t) * t ** 2).sum() + 0.5 * t.sum() ** 2
 
-    exact = torch.cos(point) * point ** 2 + 2 * point * torch.sin(point)
+    exact = torch.cos(point) * point ** 2 + 2 * point * torch.sin(point) + point.sum()
     eps = 1e-3  # large enough that a one-sided difference (error ~ eps) is told from a central one (~ eps ** 2)
     got = backprop.numerical_gradient(function, point, eps=eps)
     expect_true(torch.equal(point, original), "numerical_gradient modified the tensor it was given: perturb a copy, "
                                               "or put every element back after each evaluation.")
-    expect_shape("numerical_gradient of f(t) = sum(sin(t) t^2) at a (2, 3) tensor", got, (2, 3))
+    expect_shape("numerical_gradient of f(t) = sum(sin(t) t^2) + (sum t)^2 / 2 at a (2, 3) tensor", got, (2, 3))
     got = torch.as_tensor(got, dtype=torch.float64)
     forward = torch.stack([(function(point + eps * e) - function(point)) / eps
                            for e in torch.eye(6, dtype=torch.float64).reshape(6, 2, 3)]).reshape(2, 3)
-    if torch.allclose(got, forward, atol=1e-8):
+    if close(got, forward, atol=1e-8):
         fail("numerical_gradient: this is the one-sided difference (f(t + eps) - f(t)) / eps; use the central "
              "difference (f(t + eps) - f(t - eps)) / (2 eps), which is far more accurate.")
-    if torch.allclose(got, 2 * exact, atol=1e-5):
+    if close(got, 2 * exact, atol=1e-5):
         fail("numerical_gradient: twice the true gradient: divide the central difference by 2 * eps, not eps.")
-    expect_close("numerical_gradient of f(t) = sum(sin(t) t^2), eps=1e-3", got, exact, atol=1e-5)
+    if close(got, _never_restored(function, point, eps), atol=1e-8) and not close(got, exact, atol=1e-5):
+        fail("numerical_gradient: each element was left perturbed (at t - eps) after its turn, so every later "
+             "derivative was measured at a moved point. Put each element back to its original value after its two "
+             "evaluations.")
+    expect_close("numerical_gradient of f(t) = sum(sin(t) t^2) + (sum t)^2 / 2, eps=1e-3", got, exact, atol=1e-5)
 
 
 def _reference_forward(params, x):
@@ -168,7 +188,12 @@ def test_gradient_check(check, monkeypatch):
     module = backprop.module()
     monkeypatch.setattr(module, "mlp_forward", _reference_forward)
     monkeypatch.setattr(module, "mlp_backward", _reference_backward())
+    before = ({name: value.clone() for name, value in params.items()}, x.clone())
     errors = getattr(backprop, check)(params, x, y)
+    changed = [name for name in NAMES if not torch.equal(params[name], before[0][name])]
+    changed += ["x"] if not torch.equal(x, before[1]) else []
+    expect_true(not changed, f"{check} changed {', '.join(changed)}: a gradient check must leave the parameters as "
+                             f"it found them (perturb a copy, or put every element back after measuring it).")
     expect_true(isinstance(errors, dict) and set(errors) == set(NAMES),
                 f"{check}: expected a dict with keys {list(NAMES)}, got {errors!r}")
     tolerance = 1e-5

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from shared.grading.checks import expect_close, expect_true, fail
+from shared.grading.checks import expect_close, expect_finite, expect_true, fail
 from shared.grading.target import exercise
 
 keras_basics = exercise("week1", "keras_basics")
@@ -43,11 +43,22 @@ def test_build_keras_mlp():
              "loss takes from_logits=True.")
 
 
+def _set_weights(model, params) -> None:
+    try:
+        keras_basics.set_weights_from_params(model, params)
+    except (ValueError, TypeError) as error:
+        if "shape" in str(error).lower():
+            fail(f"set_weights_from_params raised `{str(error)[:200]}`: a Keras Dense kernel is (in, out), the same "
+                 f"layout as W1 (D, H) and W2 (H, K): copy them as they are, no transpose (that is PyTorch's "
+                 f"nn.Linear, whose weight is (out, in)).")
+        raise
+
+
 @pytest.mark.points(1)
 def test_set_weights_from_params():
     params, x, _ = _problem()
     model = keras_basics.build_keras_mlp(D, H, K)
-    keras_basics.set_weights_from_params(model, params)
+    _set_weights(model, params)
     expect_close("model(x) after set_weights_from_params, vs the PyTorch MLP with the same weights",
                  np.asarray(model(x.numpy())), _torch_logits(params, x), atol=1e-5,
                  hint="Dense kernels are (in, out), like W1 and W2: no transpose.")
@@ -57,12 +68,12 @@ def test_set_weights_from_params():
 def test_gradients_match_pytorch():
     params, x, y = _problem()
     model = keras_basics.build_keras_mlp(D, H, K)
-    keras_basics.set_weights_from_params(model, params)
+    _set_weights(model, params)
     loss, grads = keras_basics.keras_gradients(model, x.numpy(), y.numpy())
     leaves = {name: value.clone().requires_grad_(True) for name, value in params.items()}
     expected_loss = F.cross_entropy(_torch_logits(leaves, x), y)
     expected_loss.backward()
-    loss = float(loss)
+    loss = expect_finite("loss from keras_gradients", loss)
     if np.isclose(loss, B * expected_loss.item(), rtol=1e-4):
         fail(f"keras_gradients: loss {loss:.4f} is {B} x PyTorch's {expected_loss.item():.4f}: the sum over the batch, "
              f"not the mean.")

@@ -96,14 +96,14 @@ def _sgd_update(lr, momentum, nesterov=False, mistake=None):
     return update
 
 
-def _adam_update(lr, betas, eps, correct_m=True, correct_v=True):
+def _adam_update(lr, betas, eps, correct_m=True, correct_v=True, eps_inside=False):
     def update(g, state, t):
         m = betas[0] * state.get("m", torch.zeros_like(g)) + (1 - betas[0]) * g
         v = betas[1] * state.get("v", torch.zeros_like(g)) + (1 - betas[1]) * g ** 2
         state["m"], state["v"] = m, v
         m_hat = m / (1 - betas[0] ** t) if correct_m else m
         v_hat = v / (1 - betas[1] ** t) if correct_v else v
-        return -lr * m_hat / (v_hat.sqrt() + eps)
+        return -lr * m_hat / ((v_hat + eps).sqrt() if eps_inside else v_hat.sqrt() + eps)
     return update
 
 
@@ -190,20 +190,25 @@ def test_adam():
     mine = _trajectory(lambda params: optimizers.Adam(params, lr=lr, betas=betas, eps=eps))
     reference = _trajectory(lambda params: torch.optim.Adam(params, lr=lr, betas=betas, eps=eps))
 
-    def variant(correct_m, correct_v):
-        return _trajectory(lambda params: _Variant(params, _adam_update(lr, betas, eps, correct_m, correct_v)))
+    def variant(correct_m, correct_v, eps_inside=False, lr=lr, betas=betas, eps=eps):
+        return _trajectory(lambda params: _Variant(params, _adam_update(lr, betas, eps, correct_m, correct_v,
+                                                                        eps_inside)))
+
+    eps_inside = ("eps is inside the square root: the update divides by sqrt(v_hat) + eps, not sqrt(v_hat + eps).",)
 
     _compare("Adam(lr=0.05)", mine, reference, {
         "no_correction": ("matches Adam WITHOUT bias correction: divide m by (1 - beta1 ** t) and v by "
                           "(1 - beta2 ** t), t = 1, 2, ... the step number.", variant(False, False)),
         "only_v": ("only v is bias-corrected: divide m by (1 - beta1 ** t) too.", variant(False, True)),
         "only_m": ("only m is bias-corrected: divide v by (1 - beta2 ** t) too.", variant(True, False)),
+        "eps_inside": (*eps_inside, variant(True, True, eps_inside=True)),
         "uncleared": (UNCLEARED, _trajectory(lambda params: torch.optim.Adam(params, lr=lr, betas=betas, eps=eps),
                                              clear_grads=False)),
     })
     other = _trajectory(lambda params: optimizers.Adam(params, lr=0.01, betas=(0.5, 0.9), eps=1e-6))
     _compare("Adam(lr=0.01, betas=(0.5, 0.9), eps=1e-6)", other,
-             _trajectory(lambda params: torch.optim.Adam(params, lr=0.01, betas=(0.5, 0.9), eps=1e-6)), {})
+             _trajectory(lambda params: torch.optim.Adam(params, lr=0.01, betas=(0.5, 0.9), eps=1e-6)),
+             {"eps_inside": (*eps_inside, variant(True, True, True, lr=0.01, betas=(0.5, 0.9), eps=1e-6))})
 
 
 @pytest.mark.points(1)

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from shared.grading.checks import expect_close, expect_shape, expect_true, fail
+from shared.grading.checks import expect_close, expect_finite, expect_shape, expect_true, fail
 from shared.grading.target import exercise
 
 train_mlp = exercise("week1", "train_mlp")
@@ -34,8 +34,9 @@ def _logits(params, x):
     return torch.relu(x @ params["W1"] + params["b1"]) @ params["W2"] + params["b2"]
 
 
-def _reference_epoch(params, x, y, lr, momentum):
-    """One epoch in order with autograd and torch.optim.SGD; returns (params after, mean loss, accuracy)."""
+def _reference_epoch(params, x, y, lr, momentum, last: dict | None = None):
+    """One epoch in order with autograd and torch.optim.SGD; returns (params after, mean loss, accuracy).
+    `last`, if given, receives the last batch's loss and accuracy (what a typical bug returns)."""
     leaves = {name: value.clone().requires_grad_(True) for name, value in params.items()}
     optimizer = torch.optim.SGD(leaves.values(), lr=lr, momentum=momentum)
     total_loss, correct = 0.0, 0
@@ -48,7 +49,25 @@ def _reference_epoch(params, x, y, lr, momentum):
         optimizer.step()
         total_loss += loss.item() * len(yb)
         correct += (logits.argmax(1) == yb).sum().item()
+        if last is not None:
+            last.update(loss=loss.item(), acc=(logits.argmax(1) == yb).float().mean().item())
     return {name: leaf.detach() for name, leaf in leaves.items()}, total_loss / len(x), correct / len(x)
+
+
+def _check_epoch_totals(function: str, loss, acc, expected_loss, expected_acc, last: dict) -> None:
+    """The epoch's loss and accuracy: over every example, each batch weighted by its size."""
+    for name, value in (("loss", loss), ("accuracy", acc)):
+        expect_finite(f"{name} returned by {function}", value)
+    if abs(acc - expected_acc) > 1e-6 and abs(acc - last["acc"]) < 1e-6:
+        fail(f"{function} returned accuracy {acc:.3f}, the accuracy of the last batch only (over the epoch: "
+             f"{expected_acc:.3f}). Count correct predictions over every batch, then divide by the number of examples.")
+    if abs(loss - expected_loss) > 1e-4 and abs(loss - last["loss"]) < 1e-5:
+        fail(f"{function} returned loss {loss:.4f}, the loss of the last batch only (mean over the epoch: "
+             f"{expected_loss:.4f}). Add up every batch's loss, weighted by its size.")
+    expect_close(f"mean training loss returned by {function}", loss, expected_loss, atol=1e-4,
+                 hint="weight each batch's mean loss by its size (the last batch is smaller).")
+    expect_close(f"training accuracy returned by {function}", acc, expected_acc, atol=1e-6,
+                 hint="correct predictions over every batch, divided by the number of examples.")
 
 
 @pytest.mark.points(1)
@@ -78,7 +97,8 @@ def test_train_one_epoch_scratch():
     # torch.optim.SGD steps any tensors with a .grad, so this tests your loop alone, not your SGD.
     optimizer = torch.optim.SGD(list(params.values()), lr=0.5, momentum=0.9)
     loss, acc = train_mlp.train_one_epoch_scratch(params, optimizer, x, y, BATCH, None)
-    expected, expected_loss, expected_acc = _reference_epoch(start, x, y, lr=0.5, momentum=0.9)
+    last: dict = {}
+    expected, expected_loss, expected_acc = _reference_epoch(start, x, y, lr=0.5, momentum=0.9, last=last)
     if all(torch.equal(params[name], start[name]) for name in params):
         fail("train_one_epoch_scratch: the parameters did not change. Set each `param.grad` to its gradient from "
              "mlp_backward and call optimizer.step(); the optimizer holds the tensors of `params`, so do not "
@@ -86,10 +106,8 @@ def test_train_one_epoch_scratch():
     for name in params:
         expect_close(f"params['{name}'] after one epoch of train_one_epoch_scratch (lr 0.5, momentum 0.9)",
                      params[name], expected[name], atol=1e-5,
-                     hint="(your loop uses your backprop.py: its tests should pass first)")
-    expect_close("mean training loss returned by train_one_epoch_scratch", loss, expected_loss, atol=1e-4,
-                 hint="weight each batch's mean loss by its size (the last batch is smaller).")
-    expect_close("training accuracy returned by train_one_epoch_scratch", acc, expected_acc, atol=1e-6)
+                     hint="one optimizer step per batch of 8, in order, with the gradients of mlp_backward.")
+    _check_epoch_totals("train_one_epoch_scratch", loss, acc, expected_loss, expected_acc, last)
     val_loss, val_acc = train_mlp.evaluate_scratch(params, x, y)
     logits = _logits(params, x)
     expect_close("loss from evaluate_scratch", val_loss, F.cross_entropy(logits, y), atol=1e-5)
@@ -101,6 +119,11 @@ def test_torch_mlp_from_params():
     params, (x, _) = _params(), _data()
     model = train_mlp.torch_mlp_from_params(params)
     expect_true(isinstance(model, nn.Module), f"torch_mlp_from_params: expected an nn.Module, got {type(model)}")
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if linears and linears[0].weight.shape == (H, D) and torch.equal(linears[0].weight.detach(),
+                                                                      params["W1"].reshape(H, D)):
+        fail("torch_mlp_from_params: the first Linear holds W1 reshaped to (H, D), which scrambles it. "
+             "nn.Linear(D, H).weight is the transpose of W1: copy W1.T (and W2.T).")
     try:
         logits = model(x)
     except RuntimeError as error:
@@ -152,13 +175,12 @@ def test_torch_epoch_and_evaluate():
     model = train_mlp.torch_mlp_from_params(params)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
     loss, acc = train_mlp.train_one_epoch_torch(model, optimizer, x, y, BATCH, None)
-    expected, expected_loss, expected_acc = _reference_epoch(params, x, y, lr=0.5, momentum=0.9)
+    last: dict = {}
+    expected, expected_loss, expected_acc = _reference_epoch(params, x, y, lr=0.5, momentum=0.9, last=last)
     expect_close("model(x) after one epoch of train_one_epoch_torch", model(x).detach(), _logits(expected, x),
-                 atol=1e-5, hint="(it runs your train_step_torch on every batch, in order: that test should pass "
-                                 "first)")
-    expect_close("mean training loss returned by train_one_epoch_torch", loss, expected_loss, atol=1e-4,
-                 hint="weight each batch's mean loss by its size (the last batch is smaller).")
-    expect_close("training accuracy returned by train_one_epoch_torch", acc, expected_acc, atol=1e-6)
+                 atol=1e-5, hint="(it runs your train_step_torch on every batch, in order: if that test fails, fix "
+                                 "it first)")
+    _check_epoch_totals("train_one_epoch_torch", loss, acc, expected_loss, expected_acc, last)
     model.train()
     for parameter in model.parameters():
         parameter.grad = None
@@ -181,6 +203,7 @@ def test_learns_on_shapes():
     expect_true(len(accuracies) == config.epochs, f"fit: expected {config.epochs} epochs of history, got {history}")
     # Measured over seeds 0-4 with the reference: training accuracy after 6 epochs 0.65-0.72 (chance: 0.10).
     # (Validation accuracy stays near chance for an MLP on raw pixels, so it is not graded.)
+    expect_finite("training accuracy of the last epoch", accuracies[-1])
     expect_true(accuracies[-1] > 0.45,
                 f"after 6 epochs on 240 shapes images, training accuracy is {accuracies[-1]:.2f} (per epoch: "
                 f"{[round(a, 2) for a in accuracies]}); a working loop reaches > 0.45. Losses per epoch: "

@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from shared.grading.checks import describe, expect_close, expect_shape, expect_true, fail
+from shared.grading.checks import close, describe, expect_close, expect_shape, expect_true, fail
+
+SCRAMBLED = ("the (H, W, C) image was reshaped to (C, H, W), which scrambles the pixels (each 'channel' then holds "
+             "pieces of all three). Move the channel axis instead: permute/transpose (2, 0, 1), or v2.ToImage().")
 from shared.grading.target import exercise
 
 data = exercise("week2", "data")
@@ -55,6 +58,9 @@ def test_make_transform():
     expect_shape("transformed image (C, H, W)", out, (CHANNELS, HEIGHT, WIDTH))
     expect_true(out.dtype == torch.float32, f"the transformed image must be float32, got {out.dtype}")
     expected = (image.transpose(2, 0, 1) / 255.0 - mean[:, None, None]) / std[:, None, None]
+    reshaped = (image.reshape(CHANNELS, HEIGHT, WIDTH) / 255.0 - mean[:, None, None]) / std[:, None, None]
+    if close(out, reshaped, atol=1e-4):
+        fail(f"make_transform: {SCRAMBLED}")
     expect_close("normalised pixels", out, expected, atol=1e-4,
                  hint="Each channel c becomes (pixel / 255 - mean[c]) / std[c], in (C, H, W) layout.")
 
@@ -70,6 +76,8 @@ def test_dataset_items():
     expect_true(isinstance(image, torch.Tensor), f"dataset[i][0] must be a torch.Tensor, got {describe(image)}")
     expect_shape("dataset[i] image (C, H, W)", image, (CHANNELS, HEIGHT, WIDTH))
     expect_true(image.dtype == torch.float32, f"images must be float32, got {image.dtype}")
+    if close(image, images[2].reshape(CHANNELS, HEIGHT, WIDTH) / 255.0):
+        fail(f"dataset[i] (the default transform): {SCRAMBLED}")
     expect_close("default transform (no normalisation: pixels / 255)", image[1], torch.ones(HEIGHT, WIDTH),
                  hint="Without a transform, scale to [0, 1]; channel 1 of this image is 255 everywhere.")
     expect_true(isinstance(label, torch.Tensor) and label.dtype == torch.int64,
@@ -109,8 +117,17 @@ def test_loaders_normalise_with_training_statistics():
                  atol=0.15, hint="Normalise every split with normalisation_stats(ds.train.images).")
     val_first, _ = next(iter(loaders.val))
     mean, std = _numpy_stats(ds.train.images)
-    expected = (ds.val.images[0].transpose(2, 0, 1) / 255.0 - mean[:, None, None]) / std[:, None, None]
-    expect_close("first validation image", val_first[0], expected, atol=1e-3,
+    pixels = ds.val.images[0].transpose(2, 0, 1) / 255.0
+    count = ds.train.images[..., 0].size  # the unbiased std (ddof=1) is as correct: accept either
+    candidates = [(pixels - mean[:, None, None]) / (s[:, None, None]) for s in (std, std * np.sqrt(count / (count - 1)))]
+    if any(close(val_first[0], c, atol=1e-3) for c in candidates):
+        return
+    all_images = np.concatenate([ds.train.images, ds.val.images, ds.test.images])
+    leaked_mean, leaked_std = _numpy_stats(all_images)
+    if close(val_first[0], (pixels - leaked_mean[:, None, None]) / leaked_std[:, None, None], atol=1e-3):
+        fail("the validation images are normalised with statistics of all the data (train + val + test): compute "
+             "them on ds.train only, and use those for every split.")
+    expect_close("first validation image", val_first[0], candidates[0], atol=1e-3,
                  hint="Validation images are normalised with the *training* statistics too.")
 
 

@@ -14,7 +14,6 @@ from shared.grading.target import exercise
 
 
 keras_cnn = exercise("week2", "keras_cnn")
-cnn = exercise("week2", "cnn")
 
 SMALL = dict(widths=(8, 16, 32), hidden_units=32, dropout_rate=0.25)
 HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s")
@@ -52,21 +51,52 @@ def test_output_shapes(models):
                  "without activation, and let the loss apply the softmax (from_logits=True), as in PyTorch.")
 
 
+def _expected_trainable(input_shape, num_classes, widths, hidden_units, kernel_size=3, conv_bias=False) -> int:
+    """Trainable parameters of the CNN the docstrings describe (cnn.py and keras_cnn.py): per width a conv
+    (no bias, or with one) and BatchNorm's gamma and beta, then Dense(hidden_units) and Dense(num_classes)."""
+    height, width, channels = input_shape
+    total = 0
+    for out in widths:
+        total += kernel_size * kernel_size * channels * out + (out if conv_bias else 0) + 2 * out
+        channels, height, width = out, height // 2, width // 2
+    return total + height * width * channels * hidden_units + hidden_units + hidden_units * num_classes + num_classes
+
+
+def _check_layers(model) -> None:
+    """The layer choices that change what the twin computes, each with its own message, before the count."""
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+            if any(axis not in (-1, 3) for axis in axes):
+                fail(f"BatchNormalization(axis={layer.axis}) normalises over the image's rows or columns: Keras "
+                     f"images are channels-last (B, H, W, C), so BatchNorm2d's twin keeps the default axis=-1.")
+        if isinstance(layer, keras.layers.Conv2D) and layer.padding != "same":
+            fail(f"a Conv2D with padding={layer.padding!r}: without 'same' padding each convolution shrinks the "
+                 f"image, unlike the PyTorch CNN's padding=kernel_size // 2.")
+    rates = [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    if not rates:
+        fail("the Keras twin has no Dropout layer: the PyTorch CNN applies Dropout(dropout_rate) before each Dense "
+             "layer; add layers.Dropout(dropout_rate) there.")
+    expect_true(all(abs(rate - SMALL["dropout_rate"]) < 1e-9 for rate in rates),
+                f"the Dropout layers have rates {rates}; build_keras_cnn(dropout_rate={SMALL['dropout_rate']}) "
+                f"should use that rate.")
+
+
 @pytest.mark.points(2)
 def test_same_trainable_parameters_as_the_pytorch_cnn(models):
     model, num_classes = _model(models, (28, 28, 1))
+    _check_layers(model)
     keras_trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    import torch
-
-    torch_model = cnn.CNN(num_classes=num_classes, input_shape=(28, 28, 1), **SMALL).eval()
-    with torch.no_grad():
-        torch_model(torch.zeros(2, 1, 28, 28))  # materialises lazy layers (nn.LazyLinear), if any
-    _, torch_trainable = cnn.count_parameters(torch_model)
-    expect_true(keras_trainable == torch_trainable,
+    sizes = dict(widths=SMALL["widths"], hidden_units=SMALL["hidden_units"])
+    expected = _expected_trainable((28, 28, 1), num_classes, **sizes)
+    with_bias = _expected_trainable((28, 28, 1), num_classes, **sizes, conv_bias=True)  # as a CNN that keeps them
+    expect_true(keras_trainable in (expected, with_bias),
                 f"with widths={SMALL['widths']}, hidden_units={SMALL['hidden_units']} on 28x28x1 the Keras model has "
-                f"{keras_trainable:,} trainable parameters and your PyTorch CNN {torch_trainable:,}; the twins "
-                f"should match layer for layer (check use_bias on Conv2D when Conv2d has bias=False, the Dense sizes, "
-                f"and the number of blocks).")
+                f"{keras_trainable:,} trainable parameters; the CNN of cnn.py has {expected:,} (or {with_bias:,} if its "
+                f"convolutions keep their bias). Check the Dense sizes and the number of blocks, and that every block "
+                f"is Conv2D -> BatchNormalization -> ReLU -> MaxPooling2D.")
 
 
 def _blobs(n, seed):
@@ -103,3 +133,49 @@ def test_fit_keras_history_and_learning():
                 f"outputs (logits: from_logits=True)?")
     expect_true(max(history["val_acc"]) > 0.85, f"on three well separated blobs the validation accuracy should "
                                                 f"exceed 0.85; got {history['val_acc']}")
+    logits = np.asarray(model(vx, training=False), dtype="float64")
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    cross_entropy = float(np.mean(np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(len(vy)), vy]))
+    reported = [history["val_loss"][best], history["val_loss"][-1]]
+    expect_true(any(abs(cross_entropy - value) < 1e-3 * max(1.0, value) for value in reported),
+                f"the validation loss fit_keras reports ({reported[0]:.4f}) is not the cross-entropy of the model's "
+                f"logits ({cross_entropy:.4f}): the model has no softmax, so compile with "
+                f"SparseCategoricalCrossentropy(from_logits=True).")
+
+
+@pytest.mark.points(2)
+@pytest.mark.timeout(60)
+def test_fit_keras_restores_the_best_epoch():
+    import keras
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 4)).astype("float32"), rng.integers(0, 3, 64)
+    images = rng.normal(size=(16, 4)).astype("float32")
+    inputs = keras.Input(shape=(4,))
+    model = keras.Model(inputs, keras.layers.Dense(3)(inputs))
+    plan, seen = [0.25, 1.0, 0.5, 0.25], []  # validation accuracy per epoch: the best epoch is the second
+
+    def validation():  # labels chosen so that the model is right for exactly plan[epoch] of the images
+        kernel, bias = (np.array(w) for w in model.layers[-1].get_weights())
+        seen.append(kernel.copy())
+        predictions = (images @ kernel + bias).argmax(axis=1)
+        labels = predictions.copy()
+        right = round(plan[min(len(seen) - 1, len(plan) - 1)] * len(images))
+        labels[right:] = (labels[right:] + 1) % 3
+        yield from zip(images, labels)
+
+    val = tf.data.Dataset.from_generator(validation, output_signature=(
+        tf.TensorSpec((4,), tf.float32), tf.TensorSpec((), tf.int64))).batch(8)
+    val = val.apply(tf.data.experimental.assert_cardinality(2))
+    train = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    history = keras_cnn.fit_keras(model, train, val, epochs=4, learning_rate=0.1, verbose=0)
+    expect_true(len(seen) == 4, f"fit_keras validated {len(seen)} times in 4 epochs; expected once per epoch")
+    expect_true(history.get("best_epoch") == 1, f"history['best_epoch'] should be 1 (val_acc {plan}), got "
+                                                f"{history.get('best_epoch')!r}")
+    final = np.array(model.layers[-1].get_weights()[0])
+    if np.allclose(final, seen[-1]) and not np.allclose(final, seen[1]):
+        fail("after fit_keras the model holds the last epoch's weights, but the best val_acc was at epoch index 1: "
+             "restore the best epoch's weights, e.g. keras.callbacks.EarlyStopping(monitor='val_accuracy', "
+             "mode='max', patience=epochs, restore_best_weights=True).")
+    expect_true(np.allclose(final, seen[1]), "after fit_keras the weights are neither the best epoch's nor the last's")

@@ -42,6 +42,19 @@ def test_flip_without_crop_or_jitter():
                 f"{same} unchanged, {flipped} mirrored, {20 - same - flipped} other")
 
 
+@pytest.mark.points(1)
+def test_crop_pads_then_moves():
+    torch.manual_seed(0)
+    transform = augmentation.make_train_transform(16, padding=4, jitter=0.0)
+    image = _image()
+    outputs = [transform(image) for _ in range(12)]
+    expect_shape("augmented image with padding=4", outputs[0], (3, 16, 16))
+    unmoved = sum(torch.equal(o, image) or torch.equal(o, image.flip(-1)) for o in outputs)
+    if unmoved == len(outputs):
+        fail("with padding=4 every crop was the whole image (or its mirror): a RandomCrop of the image's own size "
+             "without padding never moves. Pad first: v2.RandomCrop(image_size, padding=padding, ...).")
+
+
 def _dataset(n=12, size=8):
     rng = np.random.default_rng(1)
     split = lambda count: SimpleNamespace(images=rng.integers(0, 256, (count, size, size, 3), dtype=np.uint8),  # noqa: E731

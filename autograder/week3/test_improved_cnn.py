@@ -1,11 +1,13 @@
 """Week 3 · improved_cnn.py: the residual CNN's shapes, its test-time augmentation, and that the recipe learns."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
 from shared import registry
-from shared.grading.checks import expect_close, expect_shape, expect_true
+from shared.grading.checks import close, expect_close, expect_finite, expect_shape, expect_true, fail
 from shared.grading.target import exercise
 
 improved = exercise("week3", "improved_cnn")
@@ -40,12 +42,28 @@ def test_registered():
 def test_tta_averages_an_image_and_its_mirror():
     torch.manual_seed(0)
     model = improved.build_resnet_cnn(4, (16, 16, 3))
-    model.eval()
-    images = torch.randn(2, 3, 16, 16)
-    got = improved.tta_logits(model, images)
+    images = torch.randn(8, 3, 16, 16)
+    model.train()  # as after training: TTA must switch to eval mode itself
     with torch.no_grad():
-        expected = (model(images) + model(images.flip(-1))) / 2
-    expect_close("TTA logits", got, expected, atol=1e-4, hint="average the logits of the images and their mirrors, in eval mode")
+        model(images * 3 + 1)  # running statistics that differ from any one batch's
+    state = copy.deepcopy(model.state_dict())
+    got = improved.tta_logits(model.train(), images)
+
+    def average(train: bool, flip: int) -> torch.Tensor:
+        model.load_state_dict(state)
+        model.train(train)
+        with torch.no_grad():
+            return (model(images) + model(images.flip(flip))) / 2
+
+    expected, in_train_mode, upside_down = average(False, -1), average(True, -1), average(False, -2)
+    if close(got, in_train_mode, atol=1e-4):
+        fail("tta_logits ran the model in training mode (BatchNorm used the batch's statistics): predict in eval mode "
+             "(model.eval() first).")
+    if close(got, upside_down, atol=1e-4):
+        fail("tta_logits averaged with the images turned upside down (flip(-2), the height axis): the mirror image "
+             "is flip(-1), the width axis.")
+    expect_close("TTA logits", got, expected, atol=1e-4,
+                 hint="average the logits of the images and their mirrors (flip(-1)), in eval mode")
 
 
 @pytest.mark.points(2)
@@ -60,4 +78,5 @@ def test_recipe_learns():
     model = improved.build_resnet_cnn(2, (16, 16, 3), widths=(8, 16, 16))
     history = improved.train_recipe(model, train, train, epochs=3,
                                     config=improved.RecipeConfig(learning_rate=0.2, widths=(8, 16, 16)))
+    expect_finite("history['val_acc']", history.get("val_acc", [float("nan")]))
     expect_true(max(history["val_acc"]) >= 0.9, f"the recipe should fit an easy 2-class task, val_acc {history['val_acc']}")

@@ -1,11 +1,13 @@
 """Week 3 · loop.py: schedulers stepped at the right granularity, augmentation on training batches only, callbacks."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
 
-from shared.grading.checks import expect_close, expect_true, fail
+from shared.grading.checks import close, expect_close, expect_finite, expect_true, fail
 from shared.grading.target import exercise
 
 loop = exercise("week3", "loop")
@@ -29,6 +31,33 @@ def _setup(lr=0.1):
 class Schedule:
     def __init__(self, scheduler, interval):
         self.scheduler, self.interval = scheduler, interval
+
+
+@pytest.mark.points(2)
+def test_one_clean_step_per_batch():
+    model, optimizer = _setup()
+    start = copy.deepcopy(model.state_dict())
+    history = loop.fit(model, _loader(), _loader(seed=1), optimizer, epochs=1)
+
+    def reference(zero_grad: bool) -> torch.Tensor:
+        twin = nn.Linear(6, 3)
+        twin.load_state_dict(start)
+        sgd = torch.optim.SGD(twin.parameters(), lr=0.1)
+        for images, labels in _loader():
+            if zero_grad:
+                sgd.zero_grad()
+            nn.functional.cross_entropy(twin(images), labels).backward()
+            sgd.step()
+        return twin.weight.detach()
+
+    got = model.weight.detach()
+    if close(got, reference(zero_grad=False), atol=1e-6):
+        fail("the weights after one epoch match SGD steps whose gradients pile up: call optimizer.zero_grad() "
+             "before each loss.backward() (.backward() adds to .grad).")
+    expect_close("weights after one epoch (4 batches, SGD lr=0.1)", got, reference(zero_grad=True), atol=1e-5,
+                 hint="one step per batch: zero_grad, forward, loss (cross-entropy on float32 logits), backward, "
+                      "step.")
+    expect_finite("history['train_loss']", history.get("train_loss", [float("nan")]))
 
 
 @pytest.mark.points(2)

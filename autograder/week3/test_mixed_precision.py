@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from shared.grading.checks import expect_true
+from shared.grading.checks import expect_finite, expect_true, fail
 from shared.grading.target import exercise
 
 mixed_precision = exercise("week3", "mixed_precision")
@@ -33,8 +33,13 @@ def test_grad_scaler_only_for_fp16():
 def test_amp_train_step_runs_in_bf16_and_learns():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 8 * 8, 3))
-    dtypes = []
-    model[3].register_forward_hook(lambda module, inputs, output: dtypes.append(output.dtype))
+    dtypes, logits = [], []
+
+    def record(module, inputs, output) -> None:
+        dtypes.append(output.dtype)
+        logits.append(output.detach())
+
+    model[3].register_forward_hook(record)
     images, labels = torch.randn(16, 3, 8, 8), torch.randint(0, 3, (16,))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
@@ -44,6 +49,14 @@ def test_amp_train_step_runs_in_bf16_and_learns():
                 f"pass inside torch.autocast('cpu', dtype=torch.bfloat16)")
     expect_true(all(p.dtype == torch.float32 for p in model.parameters()),
                 "the weights must stay float32 (autocast casts on the fly; do not call model.bfloat16())")
+    expect_finite("the losses of eight bf16 steps", losses)
+    in_float32 = nn.functional.cross_entropy(logits[0].float(), labels).item()
+    if abs(losses[0] - in_float32) > 1e-4 * max(1.0, in_float32):
+        in_bf16 = nn.functional.cross_entropy(logits[0], labels).item()
+        hint = (" It matches the loss computed in bfloat16." if abs(losses[0] - in_bf16) < 1e-6 else "")
+        fail(f"the first step returned loss {losses[0]:.5f}, but the cross-entropy of its logits in float32 is "
+             f"{in_float32:.5f}.{hint} Compute the loss in float32: loss_fn(logits.float(), labels) (bf16 keeps "
+             f"only ~3 significant digits, too few for a loss and its gradient).")
     expect_true(isinstance(losses[0], float) and losses[-1] < 0.8 * losses[0],
                 f"eight bf16 steps should reduce the loss; got {losses[0]} -> {losses[-1]}")
     dtypes.clear()

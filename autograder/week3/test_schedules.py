@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from shared.grading.checks import expect_close, expect_true, fail
+from shared.grading.checks import expect_close, expect_finite, expect_true, fail
 from shared.grading.target import exercise
 
 schedules = exercise("week3", "schedules")
@@ -32,6 +32,7 @@ def test_cosine_with_warmup():
     expect_true(schedule.interval == "batch", f"cosine with warmup counts optimizer steps: interval should be 'batch', "
                                               f"got {schedule.interval!r}")
     lrs = schedules.lr_curve(lambda o: schedules.cosine_with_warmup(o, total_steps=100, warmup_steps=10), 10, 10)
+    expect_finite("LRs of cosine_with_warmup", lrs)
     warmup = lrs[:10]
     expect_true(all(b > a for a, b in zip(warmup, warmup[1:])) and 0 < warmup[0] < 0.05,
                 f"during warmup the LR should rise from near 0 (but not exactly 0) towards 0.1, got {warmup}")
@@ -40,6 +41,19 @@ def test_cosine_with_warmup():
     expect_true(all(b <= a + 1e-12 for a, b in zip(decay, decay[1:])), "after warmup the cosine LR must never rise")
     expect_close("LR halfway through the cosine (step 55)", lrs[55], 0.05, atol=2e-3)
     expect_true(lrs[-1] < 0.002, f"at the last step the LR should be near 0, got {lrs[-1]:.4g}")
+
+
+@pytest.mark.points(1)
+def test_cosine_ends_at_its_floor():
+    lrs = schedules.lr_curve(lambda o: schedules.cosine_with_warmup(o, total_steps=100, warmup_steps=10,
+                                                                    min_lr_ratio=0.1), 10, 10)
+    expect_finite("LRs of cosine_with_warmup(min_lr_ratio=0.1)", lrs)
+    if lrs[-1] < 0.005:
+        fail(f"with min_lr_ratio=0.1 the LR should end near 0.1 x 0.1 = 0.01, got {lrs[-1]:.4g}: the cosine ignores "
+             f"its floor. Decay to min_lr_ratio: factor = min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + cos(pi p)).")
+    expect_close("LR at the last step with min_lr_ratio=0.1", lrs[-1], 0.01, atol=1e-3)
+    expect_close("LR halfway through the cosine with min_lr_ratio=0.1 (0.1 x (0.1 + 0.9 / 2))", lrs[55], 0.055,
+                 atol=2e-3)
 
 
 @pytest.mark.points(1)
@@ -69,6 +83,9 @@ def test_lr_range_test():
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     result = schedules.lr_range_test(model, loader, optimizer, start_lr=1e-4, end_lr=10.0, num_steps=40)
     lrs, losses = list(result.lrs), list(result.losses)
+    expect_finite("the LRs of the range test", lrs)
+    expect_finite("the smoothed losses of the range test", losses, hint="stop before the loss becomes NaN")
+    expect_finite("the suggested LR", result.suggestion)
     if not lrs or len(lrs) != len(losses):
         fail(f"expected one smoothed loss per LR tried, got {len(lrs)} LRs and {len(losses)} losses")
     expect_close("first LR of the range test", lrs[0], 1e-4, rtol=1e-6, atol=0)

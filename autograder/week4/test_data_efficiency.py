@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from shared.data import Split, load_dataset
-from shared.grading.checks import expect_true, fail
+from shared.grading.checks import expect_finite, expect_true, fail
 from shared.grading.target import exercise
 
 de = exercise("week4", "data_efficiency")
@@ -34,8 +34,8 @@ def test_sample_per_class_is_balanced_and_nested():
     expect_true(np.array_equal(split.labels[_indices(small)], small.labels), "images and labels got out of step")
     large = de.sample_per_class(split, 10, seed=0)
     expect_true(set(_indices(small)) <= set(_indices(large)),
-                "the 5-per-class subset is not part of the 10-per-class one with the same seed: draw one seeded "
-                "permutation and keep the first per_class images of each class")
+                "the subsets are not nested: the 5-per-class subset is not part of the 10-per-class one with the same "
+                "seed. Draw one seeded permutation and keep the first per_class images of each class")
     again = de.sample_per_class(split, 5, seed=0)
     expect_true(np.array_equal(_indices(again), _indices(small)), "the same seed must give the same subset")
     other = de.sample_per_class(split, 5, seed=1)
@@ -53,7 +53,12 @@ def test_transfer_beats_a_cnn_from_scratch_with_10_images_per_class():
     dataset = load_dataset("shapes", size=300, image_size=32, seed=0)
     config = de.ExperimentConfig(image_size=48, cnn_epochs=4, head_steps=150, batch_size=25)
     results = de.run_experiment(dataset, (10,), config)
-    cnn, transfer = results["cnn"][0], results["transfer"][0]
+    cnn = expect_finite("the CNN's test accuracy (results['cnn'][0])", results["cnn"][0],
+                        hint="an accuracy is a number between 0 and 1: NaN means something went wrong in training")
+    transfer = expect_finite("the transfer model's test accuracy (results['transfer'][0])", results["transfer"][0],
+                             hint="an accuracy is a number between 0 and 1: NaN means something went wrong")
+    expect_true(0 <= cnn <= 1 and 0 <= transfer <= 1, f"accuracies must lie in [0, 1], got CNN {cnn}, transfer "
+                                                      f"{transfer}")
     if transfer <= cnn + 0.1:
         fail(f"with 10 images per class the transfer model reached {transfer:.2f} test accuracy and the CNN from "
              f"scratch {cnn:.2f}; pretrained features should win clearly (by more than 0.10). Check the "

@@ -111,7 +111,11 @@ def test_training_the_head_keeps_batchnorm_statistics(model):
 def test_extract_features(model):
     batches = _batches(count=2, batch_size=3)
     head_before = torch_backbones.head_parameters(model)[0].detach().clone()
+    modules_before = [type(m) for m in model.modules()]
     features, labels = fe.extract_features(model, batches)
+    expect_true([type(m) for m in model.modules()] == modules_before and model.training,
+                "extract_features changed the model it was given (its layers or its mode): remove the head from a "
+                "copy (copy.deepcopy(model)) and leave the caller's model as it was")
     expect_shape("features", features, (6, 1280))
     expect_true(torch.equal(labels, torch.cat([y for _, y in batches])), "the labels must be the loader's, in order")
     reference = torch_backbones.feature_extractor(model).eval()

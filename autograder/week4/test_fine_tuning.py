@@ -55,6 +55,11 @@ def test_unfreeze_top_blocks_exactly(model):
     if trainable & norms:
         fail("BatchNorm weight/bias are trainable after unfreeze_top_blocks; this week keeps every BatchNorm "
              "frozen (parameters and statistics) in both stages — see set_batchnorm_eval")
+    blocks = torch_backbones.blocks(model)
+    bottom = {id(p) for block in blocks[:TOP] for p in block.parameters() if id(p) not in norms}
+    if bottom and bottom <= trainable and not (expected - {id(p) for p in torch_backbones.head_parameters(model)}) & trainable:
+        fail(f"unfreeze_top_blocks unfroze the bottom (first) {TOP} blocks instead of the top (last) {TOP}: the "
+             f"blocks nearest the head hold the most task-specific features; take blocks[len(blocks) - num_blocks:].")
     missing = [names[i] for i in expected - trainable]
     extra = [names[i] for i in trainable - expected]
     expect_true(not missing, f"these should be trainable (top {TOP} blocks or head): {', '.join(missing[:4])}")

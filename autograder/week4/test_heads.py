@@ -59,6 +59,10 @@ def test_replace_head_keeps_the_rest():
     first_linear, conv_weight = model[2], model[0].weight.detach().clone()
     returned = heads.replace_head(model, 3)
     expect_true(returned is model, "replace_head must return the model it changed")
+    new = model[4]
+    if isinstance(new, nn.Linear) and new.in_features == 4 and new.out_features == 3:
+        fail("the new head has in_features=4, the OLD head's out_features: it must read what the old head read, "
+             "nn.Linear(old.in_features, num_classes) (here 6 features).")
     out = model(torch.zeros(2, 3, 6, 6))
     if out.shape[1] == 4:
         fail("the model still has 4 outputs: replace_head must put a new nn.Linear(in_features, num_classes) "
@@ -73,8 +77,14 @@ def test_replace_head_keeps_the_rest():
 @pytest.mark.points(2)
 def test_new_head_output_shape(built):
     model, _ = _built(built)
-    with torch.no_grad():
-        out = model.eval()(torch.rand(2, 3, IMAGE_SIZE, IMAGE_SIZE))
+    try:
+        with torch.no_grad():
+            out = model.eval()(torch.rand(2, 3, IMAGE_SIZE, IMAGE_SIZE))
+    except RuntimeError as error:
+        if "mat1 and mat2" in str(error):
+            fail(f"the model raised `{str(error)[:120]}`: its new head does not read the backbone's 1280 features. "
+                 f"Give it the old head's in_features (not its out_features, 1000).")
+        raise
     if out.shape == (2, 1000):
         fail(f"the model still outputs 1000 logits (ImageNet's classes): the head was left at 1000 classes. "
              f"Replace it with an nn.Linear of num_classes={NUM_CLASSES} outputs.")

@@ -68,6 +68,9 @@ def test_replace_keras_head():
     base = tiny_backbone()
     model = kt.replace_keras_head(base, NUM_CLASSES)
     out = np.asarray(model(_data()[0][:2], training=False))
+    if out.shape == (2, NUM_CLASSES) and (out >= 0).all() and np.allclose(out.sum(axis=1), 1, atol=1e-4):
+        fail("the new head outputs probabilities (a softmax): compile_transfer's loss takes logits "
+             "(from_logits=True), so the softmax would be applied twice. Leave the Dense without activation.")
     if out.shape == (2, 10):
         fail("the model still outputs the old head's 10 logits: put a new Dense(num_classes) on the pooling output")
     expect_shape("replace_keras_head(model, 3) output", out, (2, NUM_CLASSES))
@@ -96,6 +99,7 @@ def staged():
     try:
         kt.freeze_keras_backbone(model, learning_rate=1e-2)
         record["stage1_trainable"] = _trainable_names(model)
+        record["stage1_model_trainable"] = (model.trainable, len(model.trainable_weights))
         before = _values(model.layers)
         _fit_once(model)
         record["stage1"] = (before, _values(model.layers))
@@ -125,6 +129,11 @@ def _get(staged, key):
 @pytest.mark.points(2)
 def test_stage1_trains_only_the_head(staged):
     trainable = _get(staged, "stage1_trainable")
+    model_trainable, trained_weights = _get(staged, "stage1_model_trainable")
+    if not model_trainable or not trained_weights:
+        fail("stage 1: the model trains no weights at all (model.trainable_weights is empty). model.trainable = False "
+             "freezes every layer inside the model, the head too, whatever head.trainable says afterwards: set "
+             "layer.trainable per layer instead.")
     all_layers = {l.name for l in staged["model"].layers if l.weights}
     if trainable == all_layers:
         fail("stage 1: nothing is frozen — every layer is trainable. Set layer.trainable = False on every layer "

@@ -40,12 +40,12 @@ def exercise_tests(week: str, exercise: str) -> Path:
 
 
 def run_tests(tests: list[Path], target: str | Path, grades_json: Path | None = None,
-              timeout_s: float = 900) -> Run:
+              timeout_s: float = 900, extra_args: tuple[str, ...] = ()) -> Run:
     """`pytest TESTS` with WORKBOOK_TARGET=`target`. With `grades_json`, the grades are written there and read
     back into `Run.grades`; without, the plugin writes its default .workbook/grades.json, as the CLI does.
     Test files outside autograder/ (an instructor's hidden tests, laid out as <dir>/weekN/test_<exercise>.py)
     get the grading plugin from the command line: give them no conftest.py of their own."""
-    command = [sys.executable, "-m", "pytest", *map(str, tests), "-q", "-rN", "-p", "no:cacheprovider"]
+    command = [sys.executable, "-m", "pytest", *map(str, tests), "-q", "-rN", "-p", "no:cacheprovider", *extra_args]
     if not any(AUTOGRADER_DIR in Path(test).resolve().parents for test in tests):
         command += ["-p", "shared.grading.plugin"]  # tests kept elsewhere (hidden tests): autograder/conftest.py's job
     if grades_json is not None:

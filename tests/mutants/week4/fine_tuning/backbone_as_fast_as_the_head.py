@@ -1,0 +1,196 @@
+# Mutant of solutions/week4/fine_tuning.py: one learning rate for the backbone and the head.
+# expect: as fast as the head
+"""Week 4 · Exercise 3: Fine-tuning — unfreeze the top blocks, with a lower learning rate for the backbone.
+
+What you will learn
+- Fine-tuning comes *after* feature extraction: a random head sends large, random gradients into the
+  backbone, so train the head first, then unfreeze.
+- Unfreeze from the top: the last blocks hold the most task-specific features, the first ones (edges,
+  colours) transfer as they are. `torch_backbones.blocks(model)` lists the blocks from input to output.
+- Parameter groups: one optimizer, two learning rates. The pretrained backbone gets a learning rate about
+  ten times lower than the head, so it adapts without forgetting what it learned on ImageNet.
+- BatchNorm stays frozen (parameters and running statistics), as in feature extraction: a deliberate choice
+  for small datasets and small batches.
+
+`fine_tune` runs both stages; it is the trainer of the "transfer_lite0" rows of `workbook compare`.
+Run it: `python -m solutions.week4.fine_tuning --epochs 2 --dry-run`
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from shared.backbones import preprocessing_for, torch_backbones
+from shared.history import best_epoch
+from shared.registry import register_model
+from solutions.week2.training import fit
+
+from .feature_extraction import KeepBatchNormFrozen, set_batchnorm_eval, train_head, trainable_parameters
+from .heads import build_transfer_model, find_head
+
+BACKBONE_LR_FACTOR = 0.1   # backbone learning rate = 0.1 x the head's
+TRANSFER_IMAGE_SIZE = 64   # input side for the comparison rows: 224 would cost 12x the compute on 2 CPU cores
+
+
+@dataclass
+class FineTuneConfig:
+    head_fraction: float = 0.5          # share of the epochs spent training the head alone (at least one epoch)
+    unfreeze_blocks: int = 3            # top blocks unfrozen for fine-tuning (Lite0 has 9: stem, 7 stages, top)
+    backbone_lr_factor: float = BACKBONE_LR_FACTOR
+    weight_decay: float = 1e-4          # AdamW, fine-tuning stage
+
+
+def unfreeze_top_blocks(model: nn.Module, num_blocks: int) -> nn.Module:
+    """Make trainable exactly: the head, and every parameter of the top `num_blocks` blocks of
+    `torch_backbones.blocks(model)` except BatchNorm's. Everything else is frozen; every BatchNorm layer is
+    frozen and in eval mode (`set_batchnorm_eval`). Return `model`.
+
+    Raise ValueError if num_blocks is not between 0 and len(blocks(model)). num_blocks=0 leaves only the head
+    trainable (that is feature extraction again).
+    """
+    blocks = torch_backbones.blocks(model)
+    if not 0 <= num_blocks <= len(blocks):
+        raise ValueError(f"num_blocks must be between 0 and {len(blocks)} (the model's blocks), got {num_blocks}")
+    model.requires_grad_(False)
+    for block in blocks[len(blocks) - num_blocks:]:
+        block.requires_grad_(True)
+    find_head(model)[1].requires_grad_(True)
+    return set_batchnorm_eval(model)  # after the blocks: it freezes their BatchNorm parameters again
+
+
+def fine_tuning_optimizer(model: nn.Module, learning_rate: float,
+                          backbone_lr_factor: float = BACKBONE_LR_FACTOR,
+                          weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """AdamW over the trainable parameters only, in two parameter groups:
+    the head's parameters at `learning_rate`, the trainable backbone parameters at
+    `learning_rate * backbone_lr_factor`. Raise ValueError unless 0 < backbone_lr_factor < 1.
+
+    Example: `fine_tuning_optimizer(model, 1e-3).param_groups` -> [{"lr": 1e-3, head}, {"lr": 1e-4, backbone}].
+    """
+    if not 0 < backbone_lr_factor < 1:
+        raise ValueError(f"backbone_lr_factor must be between 0 and 1 (the backbone learns more slowly than the "
+                         f"head), got {backbone_lr_factor}")
+    head = [p for p in find_head(model)[1].parameters() if p.requires_grad]
+    head_ids = {id(p) for p in head}
+    backbone = [p for p in trainable_parameters(model) if id(p) not in head_ids]
+    groups = [{"params": head, "lr": learning_rate}]
+    if backbone:
+        groups.append({"params": backbone, "lr": learning_rate})
+    return torch.optim.AdamW(groups, lr=learning_rate, weight_decay=weight_decay)
+
+
+def _merge(first: dict, second: dict) -> dict:
+    history = {key: first[key] + second[key] for key in first if isinstance(first[key], list)}
+    history["best_epoch"] = best_epoch(history["val_acc"])
+    return history
+
+
+def fine_tune(model: nn.Module, train_loader, val_loader, *, epochs: int, learning_rate: float = 1e-3,
+              seed: int | None = 0, device=None, progress: bool = True,
+              config: FineTuneConfig = FineTuneConfig()) -> dict:
+    """Both stages: train the head (feature extraction), then fine-tune the top blocks with parameter groups.
+
+    The compare trainer protocol: returns one history over all epochs (week 2's format), and leaves in `model`
+    the weights of the best validation epoch of either stage.
+    """
+    head_epochs = max(1, round(epochs * config.head_fraction))
+    history = train_head(model, train_loader, val_loader, epochs=head_epochs, learning_rate=learning_rate,
+                         device=device, seed=seed, progress=progress)
+    if epochs == head_epochs:
+        return history
+    after_head = copy.deepcopy(model.state_dict())  # the best head-only weights, in case fine-tuning never beats them
+    unfreeze_top_blocks(model, config.unfreeze_blocks)
+    optimizer = fine_tuning_optimizer(model, learning_rate, config.backbone_lr_factor, config.weight_decay)
+    tuned = fit(KeepBatchNormFrozen(model), train_loader, val_loader, epochs=epochs - head_epochs,
+                optimizer=optimizer, device=device, seed=seed, progress=progress)
+    if max(history["val_acc"]) >= max(tuned["val_acc"]):
+        model.load_state_dict(after_head)
+    return _merge(history, tuned)
+
+
+def _transfer(backbone: str, num_classes: int, input_shape, pretrained: bool) -> nn.Module:
+    return build_transfer_model(num_classes, backbone, image_size=input_shape[0], pretrained=pretrained)[0]
+
+
+# One registry entry per backbone: `workbook compare --models transfer_lite0` trains it with `fine_tune`, on images
+# prepared the way its ImageNet weights expect. Only Lite0's weights ship offline; the others download once.
+RECIPE = dict(trainer=fine_tune, batch_size=32, learning_rate=1e-3)
+TRANSFER_SHAPE = (TRANSFER_IMAGE_SIZE, TRANSFER_IMAGE_SIZE, 3)
+
+
+@register_model("transfer_lite0", framework="torch", **RECIPE, offline=True,
+                preprocessing=preprocessing_for("efficientnet_lite0", "torch", TRANSFER_IMAGE_SIZE),
+                gradcam_layer=torch_backbones.GRADCAM_LAYERS["efficientnet_lite0"],
+                description="EfficientNet-Lite0 (ImageNet): head, then top 3 blocks fine-tuned")
+def build_transfer_lite0(num_classes: int, input_shape=TRANSFER_SHAPE, pretrained: bool = True) -> nn.Module:
+    return _transfer("efficientnet_lite0", num_classes, input_shape, pretrained)
+
+
+@register_model("transfer_resnet18", framework="torch", **RECIPE, offline=False,
+                preprocessing=preprocessing_for("resnet18", "torch", TRANSFER_IMAGE_SIZE),
+                gradcam_layer=torch_backbones.GRADCAM_LAYERS["resnet18"],
+                description="torchvision resnet18 (ImageNet): head, then top 3 blocks")
+def build_transfer_resnet18(num_classes: int, input_shape=TRANSFER_SHAPE, pretrained: bool = True) -> nn.Module:
+    return _transfer("resnet18", num_classes, input_shape, pretrained)
+
+
+@register_model("transfer_mobilenet_v3_small", framework="torch", **RECIPE, offline=False,
+                preprocessing=preprocessing_for("mobilenet_v3_small", "torch", TRANSFER_IMAGE_SIZE),
+                gradcam_layer=torch_backbones.GRADCAM_LAYERS["mobilenet_v3_small"],
+                description="torchvision mobilenet_v3_small (ImageNet): head, then top 3 blocks")
+def build_transfer_mobilenet_v3_small(num_classes: int, input_shape=TRANSFER_SHAPE,
+                                      pretrained: bool = True) -> nn.Module:
+    return _transfer("mobilenet_v3_small", num_classes, input_shape, pretrained)
+
+
+@register_model("transfer_efficientnet_b0", framework="torch", aliases=("transfer_efficientnetb0",), **RECIPE,
+                offline=False, preprocessing=preprocessing_for("efficientnet_b0", "torch", TRANSFER_IMAGE_SIZE),
+                gradcam_layer=torch_backbones.GRADCAM_LAYERS["efficientnet_b0"],
+                description="torchvision efficientnet_b0 (ImageNet): head, then top 3 blocks")
+def build_transfer_efficientnet_b0(num_classes: int, input_shape=TRANSFER_SHAPE, pretrained: bool = True) -> nn.Module:
+    return _transfer("efficientnet_b0", num_classes, input_shape, pretrained)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import time
+
+    from shared.data import load_dataset
+    from shared.data.torch_data import make_loader
+    from solutions.week2.training import evaluate
+
+    from .feature_extraction import count_trainable
+
+    parser = argparse.ArgumentParser(description="Feature extraction, then fine-tuning; test accuracy after each.")
+    parser.add_argument("--dataset", default="shapes", help="shapes, cifar10, or folder:PATH")
+    parser.add_argument("--size", type=int, default=None, help="cap on the images loaded (class-balanced)")
+    parser.add_argument("--epochs", type=int, default=4, help="in total: half head only, half fine-tuning")
+    parser.add_argument("--image-size", type=int, default=TRANSFER_IMAGE_SIZE)
+    parser.add_argument("--dry-run", action="store_true", help="a few hundred images, to check that it runs")
+    args = parser.parse_args(argv)
+    ds = load_dataset(args.dataset, size=300 if args.dry_run else args.size)
+    model, preprocessing = build_transfer_model(ds.num_classes, image_size=args.image_size)
+    train, val, test = (make_loader(split, batch_size=32, train=split is ds.train, mean=ds.mean, std=ds.std,
+                                    preprocessing=preprocessing) for split in (ds.train, ds.val, ds.test))
+    config, head_epochs = FineTuneConfig(), max(1, args.epochs // 2)
+    print(f"{ds.name}: {len(ds.train)} train / {len(ds.val)} val / {len(ds.test)} test, {args.image_size} px")
+    start = time.perf_counter()
+    train_head(model, train, val, epochs=head_epochs)
+    seconds, (trainable, total) = time.perf_counter() - start, count_trainable(model)
+    print(f"feature extraction: {head_epochs} epochs, {seconds:.0f} s, trainable {trainable:,} of {total:,}, "
+          f"test accuracy {evaluate(model, test)[1]:.3f}")
+    if args.epochs > head_epochs:
+        unfreeze_top_blocks(model, config.unfreeze_blocks)
+        optimizer = fine_tuning_optimizer(model, 1e-3, config.backbone_lr_factor, config.weight_decay)
+        start = time.perf_counter()
+        fit(KeepBatchNormFrozen(model), train, val, epochs=args.epochs - head_epochs, optimizer=optimizer)
+        seconds, (trainable, total) = time.perf_counter() - start, count_trainable(model)
+        print(f"fine-tuning: {args.epochs - head_epochs} epochs, {seconds:.0f} s, trainable {trainable:,} of "
+              f"{total:,}, test accuracy {evaluate(model, test)[1]:.3f}")
+
+
+if __name__ == "__main__":
+    main()
