@@ -65,7 +65,8 @@ def run_part(name: str, data: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="also the long runs (hours)")
-    parser.add_argument("--only", nargs="+", metavar="PART", help=f"parts to run: {', '.join(dict.fromkeys(QUICK + FULL))}")
+    parser.add_argument("--only", nargs="+", metavar="PART",
+                        help=f"parts to run: {', '.join(dict.fromkeys(QUICK + FULL))}")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CIFAR-10 folder with train/<class>/")
     parser.add_argument("--summary", action="store_true", help="only rebuild summary.md and the plots")
     args = parser.parse_args(argv)

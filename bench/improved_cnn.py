@@ -104,7 +104,8 @@ def train_one(seed: int, data: dict, config: RecipeConfig, epochs: float, every:
     curve.points.append({"epoch": epochs, "train_s": round(train_s, 2), "test_acc": finals["multicrop"],
                          "test_images": len(data["test_y"]), "final": True})
     print(f"seed {seed}: {epochs} epochs in {train_s:.1f} s ({result['images_per_s']:.0f} img/s), held-out "
-          f"{finals['multicrop']:.4f} multi-crop / {finals['mirror']:.4f} mirror / {finals['plain']:.4f} plain", flush=True)
+          f"{finals['multicrop']:.4f} multi-crop / {finals['mirror']:.4f} mirror / {finals['plain']:.4f} plain",
+          flush=True)
     return result
 
 

@@ -240,7 +240,8 @@ def ablation_section(result: dict | None) -> list[str]:
         return []
     lines = ["## What each idea buys (research runs, bench/results/raw/ablations.json)", "",
              result.get("protocol", ""), "",
-             "| idea | setting | held-out accuracy | change | throughput effect | kept? |", "|---|---|---:|---:|---|---|"]
+             "| idea | setting | held-out accuracy | change | throughput effect | kept? |",
+             "|---|---|---:|---:|---|---|"]
     lines += [f"| {r['idea']} | {r['setting']} | {pct(r.get('acc'))} | {r.get('delta', '–')} | "
               f"{r.get('throughput', '–')} | {r.get('kept', '–')} |" for r in result["rows"]]
     return lines + [""]
@@ -308,7 +309,8 @@ def transfer_section(results: dict) -> list[str]:
         lines += ["", f"Input size chosen from the accuracy-vs-cost curve ({resolution['train_images']} training "
                       f"images, {resolution['test_images']} held-out):", "",
                   "| size (px) | linear probe | frozen-backbone img/s |", "|---:|---:|---:|"]
-        lines += [f"| {r['size']} | {pct(r['probe_acc'])} | {r['cache_images_per_s']:.0f} |" for r in resolution["rows"]]
+        lines += [f"| {r['size']} | {pct(r['probe_acc'])} | {r['cache_images_per_s']:.0f} |"
+                  for r in resolution["rows"]]
     return lines + [""] if lines else []
 
 

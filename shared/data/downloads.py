@@ -1,9 +1,9 @@
 """`cifar10`, `cifar100` and `fashion-mnist`: downloaded once from their official sources, checked, cached, parsed.
 
 Files live in `<data dir>/<dataset>/` under their official names. `cifar100` has 100 fine classes;
-`cifar100-coarse` is the same archive (same folder, same images) labelled with its 20 superclasses. A download goes to a `.part` file next to
-the target and is renamed only once its MD5 matches (the MD5s are the ones torchvision lists), so an
-interrupted or corrupt download never looks like a finished one. Offline, the error names the URL and the exact
+`cifar100-coarse` is the same archive (same folder, same images) labelled with its 20 superclasses.
+A download goes to a `.part` file next to the target and is renamed only once its MD5 matches (the MD5s are the
+ones torchvision lists), so an interrupted or corrupt download never looks like a finished one. Offline, the error names the URL and the exact
 path where the file can be placed by hand. Parsed arrays are cached next to the files (`arrays.npz`), so only
 the first load reads the archives.
 """
@@ -55,8 +55,8 @@ CIFAR100_FINE = (
     "caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile cup dinosaur dolphin elephant "
     "flatfish forest fox girl hamster house kangaroo keyboard lamp lawn_mower leopard lion lizard lobster man "
     "maple_tree motorcycle mountain mouse mushroom oak_tree orange orchid otter palm_tree pear pickup_truck pine_tree "
-    "plain plate poppy porcupine possum rabbit raccoon ray road rocket rose sea seal shark shrew skunk skyscraper snail "
-    "snake spider squirrel streetcar sunflower sweet_pepper table tank telephone television tiger tractor train trout "
+    "plain plate poppy porcupine possum rabbit raccoon ray road rocket rose sea seal shark shrew skunk skyscraper "
+    "snail snake spider squirrel streetcar sunflower sweet_pepper table tank telephone television tiger tractor train trout "
     "tulip turtle wardrobe whale willow_tree wolf woman worm").split()
 CIFAR100_COARSE = (
     "aquatic_mammals fish flowers food_containers fruit_and_vegetables household_electrical_devices "
@@ -226,14 +226,16 @@ def _parse_cifar100(files: list[Path]):
         raise DatasetUnavailable(f"{files[0]} does not contain the CIFAR-100 python files train and test; delete it "
                                  "and download it again.")
     if "meta" in parts and list(parts["meta"].get("fine_label_names", CIFAR100_FINE)) != CIFAR100_FINE:
-        raise DatasetUnavailable(f"{files[0]} lists other class names than CIFAR-100's; delete it and download it again.")
+        raise DatasetUnavailable(f"{files[0]} lists other class names than CIFAR-100's; delete it and download it "
+                                 "again.")
 
     def to_arrays(part):
         data = np.asarray(part["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # (N, H, W, C)
         return (np.ascontiguousarray(data), np.asarray(part["fine_labels"], dtype=np.int64),
                 np.asarray(part["coarse_labels"], dtype=np.int64))
 
-    (train_x, train_fine, train_coarse), (test_x, test_fine, test_coarse) = to_arrays(parts["train"]), to_arrays(parts["test"])
+    train_x, train_fine, train_coarse = to_arrays(parts["train"])
+    test_x, test_fine, test_coarse = to_arrays(parts["test"])
     return ((train_x, train_fine), (test_x, test_fine),
             {"train_coarse_labels": train_coarse, "test_coarse_labels": test_coarse})
 

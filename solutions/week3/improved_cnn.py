@@ -147,7 +147,8 @@ def tta_logits(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
 
 def _param_groups(model: nn.Module, config: RecipeConfig) -> list[dict]:
     """BatchNorm biases at bias_lr_scale x the LR (same decay per step); everything else at the LR."""
-    biases = {id(m.bias) for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.bias is not None}
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.bias is not None]
+    biases = {id(m.bias) for m in norms}
     rest = [p for p in model.parameters() if id(p) not in biases]
     return [{"params": rest, "lr": config.learning_rate, "weight_decay": config.weight_decay},
             {"params": [p for p in model.parameters() if id(p) in biases],
@@ -178,7 +179,8 @@ def train_recipe(model: nn.Module, train, val=None, *, epochs: float, config: Re
     """Train `model` with the recipe and return the history (week 3's format, see loop.py).
 
     `train` yields (images, labels) batches (a DataLoader, or a list of batches); they are gathered into memory
-    once and served by `AlternatingFlipBatches`, in batches of the loader's `batch_size` (else the config's). `epochs` may be fractional (the last epoch is cut short). With
+    once and served by `AlternatingFlipBatches`, in batches of the loader's `batch_size` (else the config's).
+    `epochs` may be fractional (the last epoch is cut short). With
     `val`, each epoch is evaluated on it and, with `keep_best`, the model ends with the best epoch's weights;
     without it (benchmarks, where every image is for training or for the held-out test) the val keys stay empty.
     Each callback's `on_epoch_end(epoch, logs, model)` runs after each epoch, outside the timed part.
@@ -197,7 +199,9 @@ def train_recipe(model: nn.Module, train, val=None, *, epochs: float, config: Re
     schedule = Schedule(torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: factor(min(1.0, step / total_steps))),
                         BATCH)
     lookahead = Lookahead(optimizer, model, total_steps, start=config.lookahead_from * len(batches))
-    loss_fn = lambda logits, targets: label_smoothing_cross_entropy(logits, targets, config.label_smoothing)  # noqa: E731
+    def loss_fn(logits, targets):
+        return label_smoothing_cross_entropy(logits, targets, config.label_smoothing)
+
     autocast_dtype = torch.bfloat16 if config.bf16 else None
     history = {key: [] for key in ("train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s", "lr")}
     best = (-1.0, None)

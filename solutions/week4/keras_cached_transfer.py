@@ -18,7 +18,7 @@ import argparse
 import os
 import time
 
-from shared.backbones import torch_backbones  # noqa: F401 — before TensorFlow: see shared/backbones/torch_backbones.py
+from shared.backbones import torch_backbones  # noqa: F401 — before TensorFlow (see torch_backbones.py)
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # before the first `import keras`
 
@@ -29,7 +29,11 @@ from keras import layers  # noqa: E402
 from shared.backbones import keras_backbones  # noqa: E402
 
 from .cached_transfer import CachedConfig  # noqa: E402
-from .keras_transfer import _head  # noqa: E402
+
+
+def _head(model: keras.Model):
+    """The head: the model's last Dense layer (keras_transfer.py's registration imports this module)."""
+    return [layer for layer in model.layers if isinstance(layer, layers.Dense)][-1]
 
 
 def split_keras_backbone(model: keras.Model, top_blocks: int) -> tuple[keras.Model, keras.Model, keras.Model]:
