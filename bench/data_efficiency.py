@@ -2,9 +2,9 @@
 
 Subsets: `solutions.week4.data_efficiency.sample_per_class` (class-balanced, nested, seed 0) of the 40,000
 training images; every point is scored on the same 10,000 held-out images (bench/common.py).
-- From scratch: week 3's recipe (`train_recipe`), batch min(1024, N / 10) (at least 32) with the learning rate
-  scaled to the batch, and min(100, 400,000 / N) epochs (at least 10): small sets get many epochs, at most
-  ten epochs' worth of the full set is spent on any point. Multi-crop TTA.
+- From scratch: week 3's recipe (`train_recipe`, which shrinks the batch for small sets), for min(100,
+  400,000 / N) epochs (at least 10): small sets get many epochs, at most ten epochs' worth of the full set is
+  spent on any point. Multi-crop TTA.
 - Transfer: Lite0's frozen bottom runs once over all 40,000 images (and their mirror images) at `--size` px; each
   subset then gets the linear probe and the cached fine-tuning of the top blocks (epochs as above, at most
   `--top-epochs`), flip TTA.
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,15 +35,11 @@ MAX_IMAGES = 400_000      # images processed per scratch point, at most (10 epoc
 
 
 def scratch_point(index: np.ndarray, data: dict, seed: int) -> float:
-    count = len(index)
-    base = RecipeConfig()
-    batch = min(base.batch_size, max(32, count // 10))
-    config = replace(base, batch_size=batch, learning_rate=base.learning_rate * batch / base.batch_size)
-    epochs = max(10.0, min(100.0, MAX_IMAGES / count))
+    config, epochs = RecipeConfig(), max(10.0, min(100.0, MAX_IMAGES / len(index)))
     torch.manual_seed(seed)
     model = build_resnet_cnn(10, (32, 32, 3), widths=config.widths).to(data["device"])
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(data["train_x"][index], data["train_y"][index]),
-                                         batch_size=batch)
+    subset = torch.utils.data.TensorDataset(data["train_x"][index], data["train_y"][index])
+    loader = torch.utils.data.DataLoader(subset, batch_size=config.batch_size)   # the recipe shrinks it if needed
     train_recipe(model, loader, None, epochs=epochs, config=config, seed=seed)
     return scratch_accuracy(model, data["test_x"], data["test_y"], multicrop_logits, config.bf16)
 
