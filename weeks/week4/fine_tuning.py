@@ -106,13 +106,17 @@ def _register(registry_name: str, backbone: str, description: str) -> None:
         return build_transfer_model(num_classes, backbone, image_size=input_shape[0], pretrained=pretrained)[0]
 
     build.__name__ = build.__qualname__ = f"build_{registry_name}"
-    register_model(registry_name, framework="torch", trainer=fine_tune, batch_size=32, learning_rate=1e-3,
+    from .cached_transfer import fine_tune_cached   # the frozen blocks run once (cached_transfer.py)
+
+    trainer = fine_tune if backbone == "mobilenet_v3_small" else fine_tune_cached  # its top holds a Linear layer
+    register_model(registry_name, framework="torch", trainer=trainer, batch_size=32, learning_rate=1e-3,
                    preprocessing=Preprocessing(size=TRANSFER_IMAGE_SIZE, mean=tuple(normalisation.mean),
                                                std=tuple(normalisation.std)),
                    offline=backbone == "efficientnet_lite0", description=description)(build)
 
 
-_register("transfer_lite0", "efficientnet_lite0", "EfficientNet-Lite0 (ImageNet): head, then top 3 blocks fine-tuned")
+_register("transfer_lite0", "efficientnet_lite0",
+          "EfficientNet-Lite0 (ImageNet): frozen blocks cached once, head, then top 3 blocks fine-tuned")
 for _backbone in ("resnet18", "mobilenet_v3_small", "efficientnet_b0"):  # need their weights downloaded once
     _register(f"transfer_{_backbone}", _backbone, f"torchvision {_backbone} (ImageNet): head, then top 3 blocks")
 

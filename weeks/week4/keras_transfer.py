@@ -120,6 +120,8 @@ def fine_tune_keras(model: keras.Model, train_ds, val_ds, *, epochs: int, learni
 
 
 def _register(registry_name: str, backbone: str, description: str) -> None:
+    from .keras_cached_transfer import fine_tune_keras_cached
+
     normalisation = preprocessing_for(backbone, "keras", TRANSFER_IMAGE_SIZE)
 
     def build(num_classes: int, input_shape: tuple[int, int, int] = (TRANSFER_IMAGE_SIZE,) * 2 + (3,),
@@ -127,13 +129,15 @@ def _register(registry_name: str, backbone: str, description: str) -> None:
         return build_keras_transfer(num_classes, input_shape[0], backbone, pretrained)[0]
 
     build.__name__ = build.__qualname__ = f"build_keras_{registry_name}"
-    register_model(registry_name, framework="keras", trainer=fine_tune_keras, batch_size=32, learning_rate=1e-3,
+    trainer = fine_tune_keras_cached if backbone == "efficientnet_lite0" else fine_tune_keras
+    register_model(registry_name, framework="keras", trainer=trainer, batch_size=32, learning_rate=1e-3,
                    preprocessing=Preprocessing(size=TRANSFER_IMAGE_SIZE, mean=tuple(normalisation.mean),
                                                std=tuple(normalisation.std)),
                    offline=backbone == "efficientnet_lite0", description=description)(build)
 
 
-_register("transfer_lite0", "efficientnet_lite0", "EfficientNet-Lite0 (ImageNet, ported): head, then top 3 blocks")
+_register("transfer_lite0", "efficientnet_lite0",
+          "EfficientNet-Lite0 (ImageNet, ported): frozen blocks cached once, head, then top 3 blocks")
 for _backbone in ("mobilenetv2", "efficientnetb0"):  # keras.applications: need their weights downloaded once
     _register(f"transfer_{_backbone}", _backbone, f"keras.applications {_backbone}: head, then top 3 blocks")
 
