@@ -5,6 +5,9 @@ Models: week 2's CNN (solutions/week2/cnn.py and its Keras twin keras_cnn.py) an
 parameter count). Precisions: fp32, and bf16 (PyTorch: bf16 autocast + channels_last; Keras: the
 "mixed_bfloat16" dtype policy, float32 variables and logits).
 
+A diagnostic row, week 2's Keras CNN without its BatchNormalization layers, shows how much of Keras's step
+those take (TensorFlow's CPU batch-norm kernels; PyTorch's oneDNN fuses them).
+
 One training step = forward + backward + SGD(momentum) update on a batch of 256 random 32x32 images; Keras steps
 run through `model.fit` on an in-memory dataset, as a learner's would. Every case is timed `--repeats` times,
 alternating the cases, and the best repeat counts. Threads: `--threads 1` (the default) pins both frameworks to
@@ -51,6 +54,20 @@ def keras_resnet_cnn(num_classes: int, input_shape=(32, 32, 3), widths=(64, 128,
     return keras.Model(inputs, layers.Rescaling(1 / 9, dtype="float32")(logits))
 
 
+def keras_cnn_without_batchnorm(policy: str):
+    """week 2's Keras CNN with its BatchNormalization layers left out (a diagnosis, not a model to train)."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = inputs
+    for channels in (32, 64, 128):
+        x = layers.Conv2D(channels, 3, padding="same", use_bias=False, dtype=policy)(x)
+        x = layers.MaxPooling2D(2, dtype=policy)(layers.ReLU(dtype=policy)(x))
+    x = layers.Dense(128, activation="relu", dtype=policy)(layers.Flatten(dtype=policy)(x))
+    return keras.Model(inputs, layers.Dense(CLASSES, dtype="float32")(x))
+
+
 def torch_case(model_name: str, precision: str):
     import torch
 
@@ -84,7 +101,9 @@ def keras_case(model_name: str, precision: str):
 
     keras.utils.set_random_seed(0)
     policy = "mixed_bfloat16" if precision == "bf16" else "float32"
-    if model_name == "week2_cnn":
+    if model_name == "week2_cnn_no_bn":   # diagnosis: how much of Keras's step is BatchNormalization?
+        model = keras_cnn_without_batchnorm(policy)
+    elif model_name == "week2_cnn":
         keras.mixed_precision.set_global_policy(policy)
         try:
             model = build_keras_cnn(CLASSES, (SIZE, SIZE, 3))
@@ -108,6 +127,7 @@ def run(repeats: int = 3, steps: int = 4, threads: int = 1) -> dict:
     import tensorflow as tf
     import torch
 
+    default_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
         tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -116,7 +136,7 @@ def run(repeats: int = 3, steps: int = 4, threads: int = 1) -> dict:
     load_before = uptime()
     cases = {}
     for framework, make in (("torch", torch_case), ("keras", keras_case)):
-        for model_name in ("week2_cnn", "week3_resnet_cnn"):
+        for model_name in ("week2_cnn", "week3_resnet_cnn") + (("week2_cnn_no_bn",) if framework == "keras" else ()):
             for precision in ("fp32", "bf16"):
                 run_steps, params = make(model_name, precision)
                 run_steps(2)                                          # warm-up: kernels, tracing
@@ -132,6 +152,7 @@ def run(repeats: int = 3, steps: int = 4, threads: int = 1) -> dict:
     for row in rows:
         print(f"{row['framework']:6s} {row['model']:17s} {row['precision']}: {row['images_per_s']:7.0f} img/s "
               f"({row['params']:,} parameters)", flush=True)
+    torch.set_num_threads(default_threads)
     payload = {"rows": rows, "batch": BATCH, "steps": steps, "repeats": repeats, "threads": threads,
                "clock": "process CPU seconds" if threads else "wall seconds", "load_before": load_before,
                "load_after": uptime(), "environment": environment()}

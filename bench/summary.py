@@ -133,6 +133,8 @@ def plot_resolution(result: dict, path: Path) -> Path | None:
 
 
 def scratch_section(results: dict, peak_bf16: float | None) -> list[str]:
+    if not any(name in results for name in SCRATCH_RUNS):
+        return []
     lines = ["## From scratch: week 3's improved CNN", "",
              "| run | epochs | training time | held-out accuracy (multi-crop TTA) | mirror TTA only | img/s | "
              "share of bf16 conv peak |", "|---|---:|---:|---|---:|---:|---:|"]
@@ -205,6 +207,14 @@ def frameworks_section(result: dict | None) -> list[str]:
             continue
         lines.append(f"| {model} | {t32:.0f} | {t16:.0f} | {k32:.0f} | {k16:.0f} | {k32 / t32:.2f} | {k16 / t16:.2f} "
                      f"| {t16 / t32:.2f}x | {k16 / k32:.2f}x |")
+    for precision in ("fp32", "bf16"):
+        with_bn = rows.get(("keras", "week2_cnn", precision))
+        without = rows.get(("keras", "week2_cnn_no_bn", precision))
+        if with_bn and without:
+            lines.append(f"- Keras {precision}: week 2's CNN without its BatchNormalization layers trains "
+                         f"{without / with_bn:.2f}x faster ({without:.0f} img/s): BatchNormalization takes "
+                         f"{1 - with_bn / without:.0%} of Keras's step on this CPU (TensorFlow's kernel, not the "
+                         "workbook).")
     lines += ["", f"Load before: {result['load_before']}; after: {result['load_after']}.", ""]
     return lines
 
@@ -306,6 +316,7 @@ def transfer_section(results: dict) -> list[str]:
                      f"{spread([r['test_acc'] for r in runs])} |")
     resolution = results.get("transfer_resolution")
     if resolution:
+        lines = lines or ["## Transfer: EfficientNet-Lite0, cached fine-tuning"]
         lines += ["", f"Input size chosen from the accuracy-vs-cost curve ({resolution['train_images']} training "
                       f"images, {resolution['test_images']} held-out):", "",
                   "| size (px) | linear probe | frozen-backbone img/s |", "|---:|---:|---:|"]

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import itertools
 import math
 import time
@@ -180,50 +181,65 @@ def _autocast(device: torch.device, enabled: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else nullcontext()
 
 
+def training_batches(images: torch.Tensor, labels: torch.Tensor, requested: int, config: RecipeConfig,
+                     seed: int) -> tuple[AlternatingFlipBatches, RecipeConfig]:
+    """The recipe's batches of `images`, and the config to train them with.
+
+    Batches have `requested` images (the loader's batch size), made smaller (down to 32, with the learning rate
+    scaled alike) when an epoch would have fewer than 10 steps."""
+    batch_size = min(requested, max(MIN_BATCH, len(labels) // MIN_STEPS_PER_EPOCH), len(labels))
+    if batch_size < requested:   # a small training set: smaller batches, the same learning rate per image
+        config = replace(config, learning_rate=config.learning_rate * batch_size / requested)
+    generator = torch.Generator().manual_seed(seed)
+    return AlternatingFlipBatches(images, labels, batch_size, config.translate, generator), config
+
+
+def make_optimizer(model: nn.Module, config: RecipeConfig, total_steps: int,
+                   steps_per_epoch: int) -> tuple[Lookahead, Schedule]:
+    """SGD + Nesterov over `_param_groups`, wrapped in Lookahead, and the triangular schedule stepped per batch."""
+    optimizer = torch.optim.SGD(_param_groups(model, config), momentum=config.momentum, nesterov=True)
+    factor = triangle(config.warmup)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: factor(min(1.0, step / total_steps)))
+    lookahead = Lookahead(optimizer, model, total_steps, start=config.lookahead_from * steps_per_epoch)
+    return lookahead, Schedule(scheduler, BATCH)
+
+
 def train_recipe(model: nn.Module, train, val=None, *, epochs: float, config: RecipeConfig | None = None,
                  callbacks=(), keep_best: bool = True, seed: int = 0) -> dict:
     """Train `model` with the recipe and return the history (week 3's format, see loop.py).
 
     `train` yields (images, labels) batches (a DataLoader, or a list of batches); they are gathered into memory
-    once and served by `AlternatingFlipBatches`, in batches of the loader's `batch_size` (else the config's),
-    made smaller (down to 32, with the learning rate scaled alike) when an epoch would have under 10 steps.
-    `epochs` may be fractional (the last epoch is cut short). With
-    `val`, each epoch is evaluated on it and, with `keep_best`, the model ends with the best epoch's weights;
-    without it (benchmarks, where every image is for training or for the held-out test) the val keys stay empty.
-    Each callback's `on_epoch_end(epoch, logs, model)` runs after each epoch, outside the timed part.
+    and served again by `training_batches`. A `whiten` conv, if the model has one, is initialised from the first
+    training images.
+    `epochs` may be fractional (the last epoch is cut short). With `val`, each epoch is evaluated on it and, with
+    `keep_best`, the model ends with the best epoch's weights; without it (benchmarks, where every image is for
+    training or for the held-out test) the val keys stay empty. Each callback's `on_epoch_end(epoch, logs, model)`
+    runs after each epoch, outside the timed part.
     """
     config = config or RecipeConfig()
-    device = next(model.parameters()).device
-    images, labels = gather(train, device)
-    generator = torch.Generator().manual_seed(seed)
+    images, labels = gather(train, next(model.parameters()).device)
+    device = images.device
+    whiten = model.whiten if isinstance(getattr(model, "whiten", None), nn.Conv2d) else None
+    if whiten is not None:
+        init_whitening(whiten, images[:WHITENING_IMAGES])
     requested = getattr(train, "batch_size", None) or config.batch_size
-    batch_size = min(requested, max(MIN_BATCH, len(labels) // MIN_STEPS_PER_EPOCH), len(labels))
-    if batch_size < requested:   # a small training set: smaller batches, the same learning rate per image
-        config = replace(config, learning_rate=config.learning_rate * batch_size / requested)
-    batches = AlternatingFlipBatches(images, labels, batch_size, config.translate, generator)
-    if isinstance(getattr(model, "whiten", None), nn.Conv2d):
-        init_whitening(model.whiten, images[:WHITENING_IMAGES])
+    batches, config = training_batches(images, labels, requested, config, seed)
+    del images, labels
     total_steps = max(1, round(epochs * len(batches)))
-    optimizer = torch.optim.SGD(_param_groups(model, config), momentum=config.momentum, nesterov=True)
-    factor = triangle(config.warmup)
-    schedule = Schedule(torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: factor(min(1.0, step / total_steps))),
-                        BATCH)
-    lookahead = Lookahead(optimizer, model, total_steps, start=config.lookahead_from * len(batches))
-    def loss_fn(logits, targets):
-        return label_smoothing_cross_entropy(logits, targets, config.label_smoothing)
-
+    optimizer, schedule = make_optimizer(model, config, total_steps, len(batches))
+    loss_fn = functools.partial(label_smoothing_cross_entropy, smoothing=config.label_smoothing)
     autocast_dtype = torch.bfloat16 if config.bf16 else None
     history = {key: [] for key in ("train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s", "lr")}
     best = (-1.0, None)
     for epoch in range(math.ceil(total_steps / len(batches))):
-        if isinstance(getattr(model, "whiten", None), nn.Conv2d) and model.whiten.bias is not None:
-            model.whiten.bias.requires_grad_(epoch < config.whiten_bias_epochs)
+        if whiten is not None and whiten.bias is not None:
+            whiten.bias.requires_grad_(epoch < config.whiten_bias_epochs)
         steps = min(len(batches), total_steps - epoch * len(batches))
         start, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
         with _autocast(device, config.bf16 and device.type != "cpu"):   # loop.py's autocast is the CPU one
-            train_loss, train_acc = train_one_epoch(model, itertools.islice(batches, steps), lookahead, loss_fn,
+            train_loss, train_acc = train_one_epoch(model, itertools.islice(batches, steps), optimizer, loss_fn,
                                                     schedule, autocast_dtype=autocast_dtype)
-        lookahead.finish()
+        optimizer.finish()
         if device.type == "cuda":
             torch.cuda.synchronize()
         logs = {"train_loss": train_loss, "train_acc": train_acc, "epoch_time_s": time.perf_counter() - start, "lr": lr}

@@ -1,5 +1,12 @@
 """Week 4 · Fine-tuning on a CPU budget: run the frozen blocks once, then train only the top on their output.
 
+What it reaches (bench/transfer.py; numbers in bench/results/summary.md): EfficientNet-Lite0 on CIFAR-10 upsampled
+to 128 px, the top 3 blocks trained, on this workbook's 2-core CPU (bf16). Research runs on 10,000 training images
+(2,000 held-out, flip TTA, 1 seed): linear probe 77.7 %, then 82.9 % after 3 epochs of the top blocks; caching ran
+at ~150 images/s per core and the top trained at ~100 images/s per core. `python -m bench --full` runs the whole
+40,000-image recipe in its 20-minute budget over 3 seeds. The goal of 93 % in 20 minutes is out of reach this way
+on this CPU: see bench/results/summary.md for how far.
+
 What you will learn
 - In fine-tuning, every frozen block computes the same activations for an image at every epoch. So compute them
   once: `split_backbone` cuts the model into a frozen `bottom` and a trainable `top` (the top blocks, global
@@ -45,7 +52,7 @@ class CachedConfig:
     label_smoothing: float = 0.1
     batch_size: int = 128
     head_steps: int = 300            # linear probe: full-batch Adam steps on the pooled features
-    head_weight_decay: float = 1e-3
+    head_weight_decay: float = 5e-3   # the probe's L2 (Adam); 10x more helped on 10,000 images, less data needs more
     warmup: float = 0.15             # fraction of the top-training steps spent warming up (then linear decay)
     bf16: bool = True                # bf16 autocast + channels_last on the CPU
 
