@@ -82,8 +82,9 @@ def test_stratified_split_fractions_and_seed():
 
 
 def test_bad_name_lists_the_choices():
-    with pytest.raises(ValueError, match="choose one of: shapes, cifar10, fashion-mnist, folder:PATH"):
-        load_dataset("cifar100")
+    with pytest.raises(ValueError, match="choose one of: shapes, cifar10, cifar100, cifar100-coarse, fashion-mnist, "
+                                         "folder:PATH"):
+        load_dataset("imagenet")
     assert check_name("folder:/x") == "folder:/x"
     assert set(DATASET_NAMES) <= set(dataset_choices())
 
