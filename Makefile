@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export KERAS_BACKEND := tensorflow
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install compare quick test grade grade-solutions release lock
+.PHONY: install compare quick test grade grade-solutions release lock bench
 
 install: $(STAMP)
 
@@ -23,6 +23,9 @@ compare: install            ## the main job: both frameworks, same data, one rep
 
 quick: install              ## the same in under 3 minutes
 	$(BIN)/workbook compare --quick $(ARGS)
+
+bench: install              ## CIFAR-10 time to accuracy (~15 min; ARGS=--full for hours): bench/results/summary.md
+	$(BIN)/python -m bench $(ARGS)
 
 test: install               ## everything CI runs
 	$(BIN)/pytest tests -q $(ARGS)

@@ -45,10 +45,14 @@ def scratch_point(index: np.ndarray, data: dict, seed: int) -> float:
 
 
 def run(data_dir: Path = DEFAULT_DATA, size: int = 128, top_epochs: float = 6, seed: int = 0,
-        per_class=PER_CLASS, scratch_all: float | None = None) -> dict:
+        per_class=PER_CLASS, scratch_all: float | None = None, limit: int | None = None,
+        test_limit: int | None = None, name: str = "data_efficiency") -> dict:
     device, load_before = pick_device(), uptime()
-    held = load_cifar10(data_dir)
-    data = prepare(data_dir, None, device)
+    held = load_cifar10(data_dir, limit)
+    data = prepare(data_dir, limit, device)
+    if test_limit:
+        held.test_images, held.test_labels = held.test_images[:test_limit], held.test_labels[:test_limit]
+        data["test_x"], data["test_y"] = data["test_x"][:test_limit], data["test_y"][:test_limit]
     model, preprocessing = build_transfer_model(10, image_size=size)
     config = CachedConfig()
     norm = (preprocessing.mean, preprocessing.std)
@@ -81,7 +85,7 @@ def run(data_dir: Path = DEFAULT_DATA, size: int = 128, top_epochs: float = 6, s
                         + ("the 8-minute result (bench/improved_cnn.py)" if scratch_all is not None else
                            "10 epochs of the recipe") + ". One seed.",
                "load_before": load_before, "load_after": uptime(), "environment": environment()}
-    save("data_efficiency", payload)
+    save(name, payload)
     return payload
 
 
@@ -103,9 +107,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--top-epochs", type=float, default=6)
     parser.add_argument("--per-class", type=int, nargs="+", default=None, help="0 means all")
+    parser.add_argument("--dry-run", action="store_true", help="1,000 training and 500 test images, 64 px")
     args = parser.parse_args(argv)
     per_class = tuple(None if c == 0 else c for c in args.per_class) if args.per_class else PER_CLASS
-    run(args.data, args.size, args.top_epochs, per_class=per_class)
+    if args.dry_run:
+        run(args.data, 64, 1, per_class=(10, None), limit=1000, test_limit=500, name="data_efficiency_dry_run")
+    else:
+        run(args.data, args.size, args.top_epochs, per_class=per_class)
 
 
 if __name__ == "__main__":

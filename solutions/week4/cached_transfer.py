@@ -46,8 +46,8 @@ from .heads import find_head
 @dataclass
 class CachedConfig:
     top_blocks: int = 3              # top blocks of torch_backbones.blocks(model) trained (Lite0: 2 stages + head conv)
-    learning_rate: float = 1e-3      # AdamW peak for the head; the top blocks get backbone_lr_factor x this
-    backbone_lr_factor: float = 0.1  # as in fine_tuning.py: pretrained weights move slowly
+    learning_rate: float = 2e-3      # AdamW peak for the head; the top blocks get backbone_lr_factor x this
+    backbone_lr_factor: float = 0.2  # pretrained weights move more slowly (fine_tuning.py uses 0.1 on small data)
     weight_decay: float = 0.05
     label_smoothing: float = 0.1
     batch_size: int = 128

@@ -123,10 +123,11 @@ def _register(registry_name: str, backbone: str, description: str) -> None:
         return build_transfer_model(num_classes, backbone, image_size=input_shape[0], pretrained=pretrained)[0]
 
     build.__name__ = build.__qualname__ = f"build_{registry_name}"
-    from .cached_transfer import fine_tune_cached   # the frozen blocks run once (cached_transfer.py)
+    from .cached_transfer import CachedConfig, fine_tune_cached   # the frozen blocks run once
 
-    trainer = fine_tune if backbone == "mobilenet_v3_small" else fine_tune_cached  # its top holds a Linear layer
-    register_model(registry_name, framework="torch", trainer=trainer, batch_size=32, learning_rate=1e-3,
+    cached = backbone != "mobilenet_v3_small"  # its top blocks hold a Linear layer: fine_tune instead
+    register_model(registry_name, framework="torch", trainer=fine_tune_cached if cached else fine_tune, batch_size=32,
+                   learning_rate=CachedConfig.learning_rate if cached else 1e-3,
                    preprocessing=Preprocessing(size=TRANSFER_IMAGE_SIZE, mean=tuple(normalisation.mean),
                                                std=tuple(normalisation.std)),
                    offline=backbone == "efficientnet_lite0", description=description)(build)

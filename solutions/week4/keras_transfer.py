@@ -140,6 +140,7 @@ def fine_tune_keras(model: keras.Model, train_ds, val_ds, *, epochs: int, learni
 
 
 def _register(registry_name: str, backbone: str, description: str) -> None:
+    from .cached_transfer import CachedConfig
     from .keras_cached_transfer import fine_tune_keras_cached
 
     normalisation = preprocessing_for(backbone, "keras", TRANSFER_IMAGE_SIZE)
@@ -149,8 +150,9 @@ def _register(registry_name: str, backbone: str, description: str) -> None:
         return build_keras_transfer(num_classes, input_shape[0], backbone, pretrained)[0]
 
     build.__name__ = build.__qualname__ = f"build_keras_{registry_name}"
-    trainer = fine_tune_keras_cached if backbone == "efficientnet_lite0" else fine_tune_keras
-    register_model(registry_name, framework="keras", trainer=trainer, batch_size=32, learning_rate=1e-3,
+    cached = backbone == "efficientnet_lite0"   # the keras.applications backbones keep the two-stage recipe
+    register_model(registry_name, framework="keras", trainer=fine_tune_keras_cached if cached else fine_tune_keras,
+                   batch_size=32, learning_rate=CachedConfig.learning_rate if cached else 1e-3,
                    preprocessing=Preprocessing(size=TRANSFER_IMAGE_SIZE, mean=tuple(normalisation.mean),
                                                std=tuple(normalisation.std)),
                    offline=backbone == "efficientnet_lite0", description=description)(build)
