@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export KERAS_BACKEND := tensorflow
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install compare quick test test-fast grade grade-solutions release lock
+.PHONY: install compare quick test test-fast grade grade-solutions release lock bench
 
 install: $(STAMP)
 
@@ -29,6 +29,9 @@ test: install               ## everything CI runs (about 15 minutes on 2 cores)
 
 test-fast: install          ## while editing: everything but the tests marked slow (a few minutes)
 	$(BIN)/pytest tests -q -m "not slow" $(ARGS)
+
+bench: install              ## CIFAR-10 time to accuracy (~15 min; ARGS=--full for hours): bench/results/summary.md
+	$(BIN)/python -m bench $(ARGS)
 
 grade: install              ## grade your work in weeks/
 	$(BIN)/pytest autograder $(ARGS)

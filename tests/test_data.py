@@ -82,8 +82,9 @@ def test_stratified_split_fractions_and_seed():
 
 
 def test_bad_name_lists_the_choices(tmp_path):
-    with pytest.raises(ValueError, match="choose one of: shapes, cifar10, fashion-mnist, folder:PATH"):
-        load_dataset("no-such-dataset")
+    with pytest.raises(ValueError, match="choose one of: shapes, cifar10, cifar100, cifar100-coarse, fashion-mnist, "
+                                         "folder:PATH"):
+        load_dataset("imagenet")
     assert check_name(f"folder:{tmp_path}") == f"folder:{tmp_path}"
     with pytest.raises(ValueError, match="does not exist or is not a directory"):
         check_name(f"folder:{tmp_path / 'missing'}")

@@ -136,8 +136,96 @@ def test_download_checks_md5_then_renames(tmp_path, monkeypatch):
 
 
 def test_official_table_matches_torchvision():
+    assert downloads.SOURCES["cifar100"][0].md5 == "eb9058c3a382ffc7106e4002c42a8d85"
+    assert downloads.SOURCES["cifar100"][0].url == "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
     assert downloads.SOURCES["cifar10"][0].md5 == "c58f30108f718f92721af3b95e74349a"
     assert downloads.SOURCES["cifar10"][0].url.startswith("https://www.cs.toronto.edu/~kriz/")
     assert [f.filename for f in downloads.SOURCES["fashion-mnist"]] == [
         "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
         "t10k-labels-idx1-ubyte.gz"]
+
+
+def tiny_cifar100_archive(train_rows: int = 200, test_rows: int = 100, seed: int = 0) -> bytes:
+    """A cifar-100-python.tar.gz in the official layout: `train`, `test` and `meta` pickles, fine labels
+    0..99 in turn and coarse labels fine // 5 (the real mapping is another one; the loader must not care)."""
+    rng = np.random.default_rng(seed)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        def add(name, payload):
+            data = pickle.dumps(payload, protocol=2)
+            info = tarfile.TarInfo(f"cifar-100-python/{name}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+
+        for name, rows in (("train", train_rows), ("test", test_rows)):
+            data = rng.integers(0, 256, (rows, 3072), dtype=np.uint8)
+            data[0, :1024], data[0, 1024:2048], data[0, 2048:] = 10, 20, 30  # first image: flat RGB (10, 20, 30)
+            fine = np.arange(rows) % 100
+            add(name, {"batch_label": name, "data": data, "fine_labels": fine.tolist(),
+                       "coarse_labels": (fine // 5).tolist(), "filenames": [f"{i}.png" for i in range(rows)]})
+        add("meta", {"fine_label_names": downloads.CIFAR100_FINE, "coarse_label_names": downloads.CIFAR100_COARSE})
+    return buffer.getvalue()
+
+
+def test_cifar100_fine_by_default_coarse_on_request(tmp_path, monkeypatch):
+    archive = tiny_cifar100_archive()
+    use_files(monkeypatch, "cifar100", {"cifar-100-python.tar.gz": archive})
+    (tmp_path / "cifar100").mkdir()
+    (tmp_path / "cifar100" / "cifar-100-python.tar.gz").write_bytes(archive)
+    fine = load_dataset("cifar100", data_dir=tmp_path, val_fraction=0.5)
+    assert fine.num_classes == 100 and fine.class_names[:2] == ["apple", "aquarium_fish"]
+    assert fine.image_shape == (32, 32, 3) and (len(fine.train), len(fine.val), len(fine.test)) == (100, 100, 100)
+    assert (fine.test.images[0] == [10, 20, 30]).all()                 # channel planes became (H, W, C)
+    assert fine.test.labels.tolist() == list(range(100))
+    assert fine.val.class_counts(100).tolist() == [1] * 100             # stratified over the 100 fine classes
+    coarse = load_dataset("cifar100-coarse", data_dir=tmp_path, val_fraction=0.5)
+    assert coarse.num_classes == 20 and coarse.class_names[0] == "aquatic_mammals"
+    assert coarse.test.labels.tolist() == [label // 5 for label in range(100)]
+    np.testing.assert_array_equal(coarse.test.images, fine.test.images)  # same archive, same images
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cifar100"]   # no second folder for the coarse labels
+    assert downloads.is_downloaded("cifar100-coarse", tmp_path)
+
+
+def test_cifar100_offline_error_names_the_archive_and_where_it_goes(tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(downloads.urllib.request, "urlopen", offline)
+    for name in ("cifar100", "cifar100-coarse"):
+        with pytest.raises(downloads.DatasetUnavailable) as error:
+            load_dataset(name, data_dir=tmp_path)
+        assert "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz" in str(error.value)
+        assert str(tmp_path / "cifar100" / "cifar-100-python.tar.gz") in str(error.value)
+    assert list((tmp_path / "cifar100").iterdir()) == []
+
+
+def test_cifar100_archive_without_its_files_is_rejected(tmp_path, monkeypatch):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo("cifar-100-python/readme.txt")
+        archive.addfile(info, io.BytesIO(b""))
+    use_files(monkeypatch, "cifar100", {"cifar-100-python.tar.gz": buffer.getvalue()})
+    (tmp_path / "cifar100").mkdir()
+    (tmp_path / "cifar100" / "cifar-100-python.tar.gz").write_bytes(buffer.getvalue())
+    with pytest.raises(downloads.DatasetUnavailable, match="train and test"):
+        load_dataset("cifar100", data_dir=tmp_path)
+    assert not (tmp_path / "cifar100" / downloads.ARRAYS_FILE).exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_compare_runs_on_cifar100(tmp_path, monkeypatch):
+    from shared.cli import main
+
+    archive = tiny_cifar100_archive(train_rows=400, test_rows=200)
+    use_files(monkeypatch, "cifar100", {"cifar-100-python.tar.gz": archive})
+    (tmp_path / "data" / "cifar100").mkdir(parents=True)
+    (tmp_path / "data" / "cifar100" / "cifar-100-python.tar.gz").write_bytes(archive)
+    monkeypatch.setenv("WORKBOOK_DATA_DIR", str(tmp_path / "data"))
+    out = tmp_path / "out"
+    assert main(["compare", "--dataset", "cifar100", "--models", "cnn", "--frameworks", "torch", "--epochs", "1",
+                 "--latency-repeats", "2", "--data-efficiency", "--no-progress", "--out", str(out)]) == 0
+    import json
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["dataset"]["class_names"]) == 100
+    assert [row["status"] for row in results["rows"]] == ["ok"]

@@ -76,7 +76,7 @@ def test_recipe_learns():
     dataset = torch.utils.data.TensorDataset(images, labels)
     train = torch.utils.data.DataLoader(dataset, batch_size=32, shuffle=True)
     model = improved.build_resnet_cnn(2, (16, 16, 3), widths=(8, 16, 16))
-    history = improved.train_recipe(model, train, train, epochs=3,
+    history = improved.train_recipe(model, train, train, epochs=5,
                                     config=improved.RecipeConfig(learning_rate=0.2, widths=(8, 16, 16)))
     expect_finite("history['val_acc']", history.get("val_acc", [float("nan")]))
     expect_true(max(history["val_acc"]) >= 0.9, f"the recipe should fit an easy 2-class task, val_acc {history['val_acc']}")

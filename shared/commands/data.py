@@ -7,6 +7,8 @@ from pathlib import Path
 DESCRIPTIONS = {
     "shapes": "generated offline: 10 shapes on textured, cluttered backgrounds, 32x32 RGB (any size)",
     "cifar10": "CIFAR-10: 60,000 32x32 colour photos in 10 classes (downloads 163 MB once)",
+    "cifar100": "CIFAR-100: 60,000 32x32 colour photos in 100 classes (downloads 161 MB once)",
+    "cifar100-coarse": "CIFAR-100's images labelled with its 20 superclasses (the same download as cifar100)",
     "fashion-mnist": "Fashion-MNIST: 70,000 28x28 grayscale clothing images in 10 classes (downloads 30 MB once)",
     "folder:PATH": "your own images: PATH/train/<class>/*, optional val/ and test/",
 }
@@ -19,7 +21,7 @@ def register(subparsers) -> None:
     def add(name: str, help_text: str, handler, with_name: bool = True):
         sub = commands.add_parser(name, help=help_text)
         if with_name:
-            sub.add_argument("name", help="shapes, cifar10, fashion-mnist or folder:PATH")
+            sub.add_argument("name", help="shapes, cifar10, cifar100, cifar100-coarse, fashion-mnist or folder:PATH")
         sub.add_argument("--data-dir", default=None,
                          help="where datasets and caches live (default: $WORKBOOK_DATA_DIR or ~/.cache/workbook/data)")
         sub.set_defaults(handler=handler)
@@ -50,10 +52,10 @@ def run_list(args) -> int:
     root = paths.data_dir(args.data_dir)
     print(f"data directory: {root}")
     for name, text in DESCRIPTIONS.items():
-        state, detail = downloads.status(name, root) if name in downloads.SOURCES else ("offline", "")
-        print(f"  {name:<14} [{state}] {text}")
+        state, detail = downloads.status(name, root) if downloads.is_remote(name) else ("offline", "")
+        print(f"  {name:<16} [{state}] {text}")
         if detail:
-            print(f"  {'':<14} {detail}")
+            print(f"  {'':<16} {detail}")
     return 0
 
 
@@ -64,7 +66,7 @@ def run_info(args) -> int:
     try:
         check_name(args.name)
         root = paths.data_dir(args.data_dir)
-        if args.name in downloads.SOURCES and not downloads.is_downloaded(args.name, root):
+        if downloads.is_remote(args.name) and not downloads.is_downloaded(args.name, root):
             shape, (n_train, n_test) = downloads.IMAGE_SHAPES[args.name], downloads.SPLIT_SIZES[args.name]
             print(f"{args.name}: not downloaded yet (run `workbook data download {args.name}`)")
             print(f"  classes ({len(downloads.CLASS_NAMES[args.name])}): {', '.join(downloads.CLASS_NAMES[args.name])}")
@@ -106,7 +108,7 @@ def run_download(args) -> int:
 
     try:
         check_name(args.name)
-        if args.name not in downloads.SOURCES:
+        if not downloads.is_remote(args.name):
             print(f"{args.name} needs no download: it is generated or read from your folder.")
             return 0
         root = paths.data_dir(args.data_dir)

@@ -124,8 +124,8 @@ def parallel_note(spec: RowSpec, config, world: dict) -> dict:
     """results.json's "parallel" field; with --nproc N, a row trained on one process says why."""
     if config.nproc > 1 and world["world_size"] == 1:
         why = ("Keras rows run on one process here (tf.distribute needs several devices to be real)"
-               if spec.framework == "keras" else "its trainer changes which parameters train mid-run, which "
-               "DistributedDataParallel does not allow")
+               if spec.framework == "keras" else spec.entry.info.get("single_process") or "its trainer is not "
+               "written for DistributedDataParallel (the registry entry has no data_parallel=True)")
         world = {**world, "note": f"trained on one process: {why}"}
     return world
 

@@ -5,8 +5,8 @@
     ds.train.images   # uint8 (N, H, W, C); ds.train.labels int64 (N,); the same for ds.val and ds.test
     ds.mean, ds.std   # float32 (C,), [0, 1] scale, computed on ds.train only
 
-Names: "shapes" (generated, offline, the default), "cifar10" and "fashion-mnist" (downloaded once into the
-data directory), and "folder:PATH" (an image folder PATH/train/<class>/*, optional val/ and test/).
+Names: "shapes" (generated, offline, the default), "cifar10", "cifar100" (100 fine classes; "cifar100-coarse" for
+its 20 superclasses) and "fashion-mnist" (downloaded once into the data directory), and "folder:PATH" (an image folder PATH/train/<class>/*, optional val/ and test/).
 The framework adapters live in `shared.data.torch_data` and `shared.data.keras_data`; they import torch or
 TensorFlow, this module does not.
 """
@@ -23,7 +23,7 @@ from shared.data import shapes
 from shared.data.input_spec import InputSpec, input_spec
 from shared.data.splits import DatasetSplits, Split, channel_stats, stratified_split, stratified_subset
 
-DATASET_NAMES = ("shapes", "cifar10", "fashion-mnist")  # plus "folder:PATH"
+DATASET_NAMES = ("shapes", "cifar10", "cifar100", "cifar100-coarse", "fashion-mnist")  # plus "folder:PATH"
 FOLDER_PREFIX = "folder:"
 DEFAULT_VAL_FRACTION = 0.1
 DEFAULT_TEST_FRACTION = 0.1   # shapes, and folders without a test/ directory
@@ -68,11 +68,11 @@ def load_dataset(name: str = "shapes", *, size: int | None = None, image_size: i
                  data_dir: str | os.PathLike | None = None, progress: bool = True) -> DatasetSplits:
     """Load a dataset by name as train/val/test splits with train-only normalisation statistics.
 
-    name:          "shapes", "cifar10", "fashion-mnist" or "folder:PATH".
+    name:          "shapes", "cifar10", "cifar100", "cifar100-coarse", "fashion-mnist" or "folder:PATH".
     size:          shapes: the number of images generated in total (default 10,000), split
                    (1 - val - test) / val / test. Other datasets: an optional cap on the total, a seeded class-
                    balanced subset of every split in the same proportion.
-    image_size:    height = width in pixels; default: shapes 32, the dataset's own size for cifar10 (32) and
+    image_size:    height = width in pixels; default: shapes 32, the dataset's own size for cifar10/100 (32) and
                    fashion-mnist (28), the first training image's size (at most 128) for folders.
     seed:          decides the generated images, the validation (and carved test) split and any subset.
     val_fraction:  part of the training images held out for validation (stratified), unless the source has

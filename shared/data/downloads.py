@@ -1,8 +1,10 @@
-"""`cifar10` and `fashion-mnist`: downloaded once from their official sources, checked, cached, parsed.
+"""`cifar10`, `cifar100` and `fashion-mnist`: downloaded once from their official sources, checked, cached, parsed.
 
-Files live in `<data dir>/<dataset>/` under their official names. A download goes to a temporary file next to
-the target (shared.atomic) and is moved into place only once its MD5 matches (the MD5s are the ones torchvision lists), so an
-interrupted or corrupt download never looks like a finished one. Offline, the error names the URL and the exact
+Files live in `<data dir>/<dataset>/` under their official names. `cifar100` has 100 fine classes;
+`cifar100-coarse` is the same archive (same folder, same images) labelled with its 20 superclasses.
+A download goes to a temporary file next to the target (shared.atomic) and is moved into place only once its
+MD5 matches (the MD5s are the ones torchvision lists), so an interrupted or corrupt download never looks like a
+finished one. Offline, the error names the URL and the exact
 path where the file can be placed by hand. Parsed arrays are cached next to the files (`arrays.npz`), so only
 the first load reads the archives. A cache that cannot be read, or that holds arrays of another shape, dtype or
 dataset, is logged and rebuilt from the files (downloading them again if they are gone); `status` tells a good
@@ -43,6 +45,8 @@ class RemoteFile:
 SOURCES: dict[str, list[RemoteFile]] = {
     "cifar10": [RemoteFile("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
                            "c58f30108f718f92721af3b95e74349a")],
+    "cifar100": [RemoteFile("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+                            "eb9058c3a382ffc7106e4002c42a8d85")],
     "fashion-mnist": [
         RemoteFile(FASHION_URL + "train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
         RemoteFile(FASHION_URL + "train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
@@ -50,13 +54,31 @@ SOURCES: dict[str, list[RemoteFile]] = {
         RemoteFile(FASHION_URL + "t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
     ],
 }
+LABEL_VARIANTS = {"cifar100-coarse": "cifar100"}   # a name that reads another dataset's files with other labels
+CIFAR100_FINE = (
+    "apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus butterfly camel can castle "
+    "caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile cup dinosaur dolphin elephant "
+    "flatfish forest fox girl hamster house kangaroo keyboard lamp lawn_mower leopard lion lizard lobster man "
+    "maple_tree motorcycle mountain mouse mushroom oak_tree orange orchid otter palm_tree pear pickup_truck pine_tree "
+    "plain plate poppy porcupine possum rabbit raccoon ray road rocket rose sea seal shark shrew skunk skyscraper "
+    "snail snake spider squirrel streetcar sunflower sweet_pepper table tank telephone television tiger tractor train trout "
+    "tulip turtle wardrobe whale willow_tree wolf woman worm").split()
+CIFAR100_COARSE = (
+    "aquatic_mammals fish flowers food_containers fruit_and_vegetables household_electrical_devices "
+    "household_furniture insects large_carnivores large_man-made_outdoor_things large_natural_outdoor_scenes "
+    "large_omnivores_and_herbivores medium_mammals non-insect_invertebrates people reptiles small_mammals trees "
+    "vehicles_1 vehicles_2").split()
 CLASS_NAMES = {
     "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+    "cifar100": CIFAR100_FINE,
+    "cifar100-coarse": CIFAR100_COARSE,
     "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                       "Ankle boot"],
 }
-IMAGE_SHAPES = {"cifar10": (32, 32, 3), "fashion-mnist": (28, 28, 1)}
-SPLIT_SIZES = {"cifar10": (50_000, 10_000), "fashion-mnist": (60_000, 10_000)}  # official train, test
+IMAGE_SHAPES = {"cifar10": (32, 32, 3), "cifar100": (32, 32, 3), "cifar100-coarse": (32, 32, 3),
+                "fashion-mnist": (28, 28, 1)}
+SPLIT_SIZES = {"cifar10": (50_000, 10_000), "cifar100": (50_000, 10_000), "cifar100-coarse": (50_000, 10_000),
+               "fashion-mnist": (60_000, 10_000)}  # official train, test
 ARRAYS_FILE = "arrays.npz"
 ARRAY_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
 
@@ -65,8 +87,18 @@ class DatasetUnavailable(RuntimeError):
     """A dataset file is missing, cannot be downloaded, or fails its checksum. The message says what to do."""
 
 
+def files_of(name: str) -> str:
+    """The dataset whose files `name` reads: itself, or the one it is a label variant of."""
+    return LABEL_VARIANTS.get(name, name)
+
+
+def is_remote(name: str) -> bool:
+    """Whether `name` is a dataset of official files that this module downloads."""
+    return files_of(name) in SOURCES
+
+
 def dataset_dir(name: str, root: Path) -> Path:
-    return Path(root) / name
+    return Path(root) / files_of(name)
 
 
 def md5sum(path: Path) -> str:
@@ -79,7 +111,7 @@ def md5sum(path: Path) -> str:
 
 def is_downloaded(name: str, root: Path) -> bool:
     folder = dataset_dir(name, root)
-    return (folder / ARRAYS_FILE).exists() or all((folder / f.filename).exists() for f in SOURCES[name])
+    return (folder / ARRAYS_FILE).exists() or all((folder / f.filename).exists() for f in SOURCES[files_of(name)])
 
 
 def download(name: str, root: Path, progress: bool = True) -> list[Path]:
@@ -88,7 +120,7 @@ def download(name: str, root: Path, progress: bool = True) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale(folder)  # what a killed download or parse left behind
     paths = []
-    for remote in SOURCES[name]:
+    for remote in SOURCES[files_of(name)]:
         target = folder / remote.filename
         if target.exists():
             _verify(target, remote)
@@ -139,7 +171,7 @@ def status(name: str, root: Path) -> tuple[str, str]:
     "partly downloaded" or "not downloaded"; `detail` says what is wrong and what happens next ("" when all is well)."""
     folder = dataset_dir(name, root)
     cache = folder / ARRAYS_FILE
-    missing = [remote.filename for remote in SOURCES[name] if not (folder / remote.filename).is_file()]
+    missing = [remote.filename for remote in SOURCES[files_of(name)] if not (folder / remote.filename).is_file()]
     if cache.exists():
         try:
             _check_headers(name, cache)
@@ -164,13 +196,18 @@ def load_arrays(name: str, root: Path, progress: bool = True):
     arrays = _cached_arrays(name, cache)
     if arrays is None:
         files = download(name, root, progress)
-        parse = _parse_cifar10 if name == "cifar10" else _parse_fashion_mnist
-        train, test = parse(files)
-        _save_arrays(cache, train, test)
+        parse = {"cifar10": _parse_cifar10, "cifar100": _parse_cifar100}.get(files_of(name), _parse_fashion_mnist)
+        _save_arrays(cache, *parse(files))
         arrays = _read_arrays(name, cache)
-    train = (arrays["train_images"], arrays["train_labels"].astype(np.int64))
-    test = (arrays["test_images"], arrays["test_labels"].astype(np.int64))
+    labels = label_key(name)
+    train = (arrays["train_images"], arrays[f"train_{labels}"].astype(np.int64))
+    test = (arrays["test_images"], arrays[f"test_{labels}"].astype(np.int64))
     return train, test, list(CLASS_NAMES[name]), str(folder)
+
+
+def label_key(name: str) -> str:
+    """The arrays' name for `name`'s labels: CIFAR-100's coarse labels sit beside its fine ones in one cache."""
+    return "coarse_labels" if name == "cifar100-coarse" else "labels"
 
 
 def _cached_arrays(name: str, cache: Path) -> dict | None:
@@ -221,7 +258,8 @@ def _check_headers(name: str, cache: Path) -> None:
 
 def _check_arrays(name: str, cache: Path, shapes: dict, read) -> None:
     """BrokenCache unless `shapes` ({key: (shape, dtype)}; `read(key)` loads one) are `name`'s train and test split."""
-    missing = [key for key in ARRAY_KEYS if key not in shapes]
+    labels = label_key(name)
+    missing = [key.replace("labels", labels) for key in ARRAY_KEYS if key.replace("labels", labels) not in shapes]
     if missing:
         raise BrokenCache(f"lacks {', '.join(missing)}")
     if "dataset" in shapes and str(read("dataset")) != cache.parent.name:
@@ -232,18 +270,18 @@ def _check_arrays(name: str, cache: Path, shapes: dict, read) -> None:
         if dtype != np.uint8 or len(shape) != 4 or tuple(shape[1:]) != expected or shape[0] == 0:
             raise BrokenCache(f"holds {split} images of {dtype} {tuple(shape)}, not uint8 (N, "
                               f"{', '.join(map(str, expected))}) with N > 0: it belongs to another dataset or version")
-        labels_shape, labels_dtype = shapes[f"{split}_labels"]
+        labels_shape, labels_dtype = shapes[f"{split}_{labels}"]
         if tuple(labels_shape) != (shape[0],) or not np.issubdtype(labels_dtype, np.integer):
             raise BrokenCache(f"holds {split} labels of {labels_dtype} {tuple(labels_shape)}, not {shape[0]} integers")
-        labels = read(f"{split}_labels")
-        if labels.min() < 0 or labels.max() >= classes:
-            raise BrokenCache(f"holds {split} labels from {labels.min()} to {labels.max()}, not 0 to {classes - 1}")
+        values = read(f"{split}_{labels}")
+        if values.min() < 0 or values.max() >= classes:
+            raise BrokenCache(f"holds {split} {labels} from {values.min()} to {values.max()}, not 0 to {classes - 1}")
 
 
-def _save_arrays(cache: Path, train, test) -> None:
+def _save_arrays(cache: Path, train, test, extra: dict | None = None) -> None:
     def save(temporary: Path) -> None:
         np.savez(temporary, train_images=train[0], train_labels=train[1], test_images=test[0], test_labels=test[1],
-                 dataset=np.array(cache.parent.name))
+                 dataset=np.array(cache.parent.name), **(extra or {}))
 
     try:
         atomic_write(cache, save)
@@ -270,7 +308,35 @@ def _parse_cifar10(files: list[Path]):
         labels = np.concatenate([np.asarray(batches[n]["labels"], dtype=np.int64) for n in names])
         return np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)), labels  # (N, H, W, C)
 
-    return to_arrays(train_names), to_arrays(["test_batch"])
+    return to_arrays(train_names), to_arrays(["test_batch"]), None
+
+
+def _parse_cifar100(files: list[Path]):
+    """The python-pickle tarball: `train` (50,000 rows) and `test` (10,000), each with fine and coarse labels.
+
+    Returns (train, test, extra) where train/test carry the fine labels and extra the coarse ones."""
+    parts: dict[str, dict] = {}
+    with tarfile.open(files[0], "r:gz") as archive:
+        for member in archive.getmembers():
+            base = member.name.rsplit("/", 1)[-1]
+            if base in ("train", "test", "meta") and member.isfile():
+                parts[base] = pickle.load(archive.extractfile(member), encoding="latin1")
+    if "train" not in parts or "test" not in parts:
+        raise DatasetUnavailable(f"{files[0]} does not contain the CIFAR-100 python files train and test; delete it "
+                                 "and download it again.")
+    if "meta" in parts and list(parts["meta"].get("fine_label_names", CIFAR100_FINE)) != CIFAR100_FINE:
+        raise DatasetUnavailable(f"{files[0]} lists other class names than CIFAR-100's; delete it and download it "
+                                 "again.")
+
+    def to_arrays(part):
+        data = np.asarray(part["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # (N, H, W, C)
+        return (np.ascontiguousarray(data), np.asarray(part["fine_labels"], dtype=np.int64),
+                np.asarray(part["coarse_labels"], dtype=np.int64))
+
+    train_x, train_fine, train_coarse = to_arrays(parts["train"])
+    test_x, test_fine, test_coarse = to_arrays(parts["test"])
+    return ((train_x, train_fine), (test_x, test_fine),
+            {"train_coarse_labels": train_coarse, "test_coarse_labels": test_coarse})
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -287,4 +353,4 @@ def read_idx(path: Path) -> np.ndarray:
 def _parse_fashion_mnist(files: list[Path]):
     train_images, train_labels, test_images, test_labels = (read_idx(f) for f in files)
     return ((train_images[..., None].copy(), train_labels.astype(np.int64)),
-            (test_images[..., None].copy(), test_labels.astype(np.int64)))
+            (test_images[..., None].copy(), test_labels.astype(np.int64)), None)

@@ -27,6 +27,9 @@ from shared.history import best_epoch, from_keras
 from shared.registry import register_model
 from solutions.week2.keras_cnn import EpochTimer
 
+from .cached_transfer import CachedConfig
+from .keras_cached_transfer import fine_tune_keras_cached
+
 DEFAULT_BACKBONE = "efficientnet_lite0"
 FINE_TUNE_LR_FACTOR = 0.1   # the whole model, fine-tuning stage: 0.1 x the head's learning rate
 UNFREEZE_BLOCKS = 3         # as the PyTorch version: the top 3 of keras_backbones.blocks(model)
@@ -146,13 +149,23 @@ RECIPE = dict(trainer=fine_tune_keras, recipe=dict(
                                  f"{UNFREEZE_BLOCKS} blocks too",
     augmentation="none", weight_decay=0.0, label_smoothing=0.0, epochs=COMPARE_EPOCHS, batch_size=32,
     other="BatchNorm frozen (statistics and parameters), ImageNet weights"))
+CACHED_RECIPE = dict(recipe=dict(
+    optimizer=(f"linear probe: full-batch Adam ({CachedConfig.head_steps} steps, L2 {CachedConfig.head_weight_decay:g}); "
+               f"then AdamW on the top {CachedConfig.top_blocks} blocks at {CachedConfig.backbone_lr_factor:g}x the "
+               f"head's rate"),
+    learning_rate=CachedConfig.learning_rate,
+    schedule=f"first epoch: the probe; then warm-up over {CachedConfig.warmup:.0%} of the steps, linear decay to 0",
+    augmentation="horizontal flip (each image cached as it is and mirrored)",
+    weight_decay=f"{CachedConfig.weight_decay:g} (AdamW)", label_smoothing=CachedConfig.label_smoothing,
+    epochs=COMPARE_EPOCHS, batch_size=32,
+    other="the frozen blocks run once (activations cached), BatchNorm frozen, bf16 autocast, ImageNet weights"))
 TRANSFER_SHAPE = (TRANSFER_IMAGE_SIZE, TRANSFER_IMAGE_SIZE, 3)
 
 
-@register_model("transfer_lite0", framework="keras", **RECIPE, offline=True,
+@register_model("transfer_lite0", framework="keras", trainer=fine_tune_keras_cached, **CACHED_RECIPE, offline=True,
                 preprocessing=preprocessing_for("efficientnet_lite0", "keras", TRANSFER_IMAGE_SIZE),
                 gradcam_layer=keras_backbones.GRADCAM_LAYERS["efficientnet_lite0"],
-                description="EfficientNet-Lite0 (ImageNet, ported): head, then top 3 blocks")
+                description="EfficientNet-Lite0 (ImageNet, ported): frozen blocks cached once, head, then top 3 blocks")
 def build_keras_transfer_lite0(num_classes: int, input_shape=TRANSFER_SHAPE, pretrained: bool = True) -> keras.Model:
     return _transfer("efficientnet_lite0", num_classes, input_shape, pretrained)
 

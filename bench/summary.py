@@ -1,0 +1,341 @@
+"""bench/results/summary.md and the time-to-accuracy plots, rebuilt from every results/raw/*.json there is.
+
+Each benchmark writes its own JSON; this module only reads them, so a partial run (`python -m bench --only ...`)
+refreshes its part and keeps the others. Every figure is an accuracy at a time or a ratio measured in one run;
+absolute speeds are quoted with the load they were measured under.
+
+    python -m bench.summary      # rebuild summary.md and the PNGs from results/raw/
+"""
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from bench.common import RESULTS, load_all
+
+GOALS = {"scratch": (0.90, 480.0), "transfer": (0.93, 1200.0), "probe": 0.85}
+SCRATCH_RUNS = ("improved_cnn", "improved_cnn_long", "improved_cnn_wide")
+TRANSFER_RUNS = ("transfer", "transfer_keras")
+
+
+def pct(value) -> str:
+    return "–" if value is None else f"{100 * value:.2f} %"
+
+
+def spread(values: list[float]) -> str:
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{100 * values[0]:.2f} % (1 seed)"
+    return (f"{100 * statistics.mean(values):.2f} % (min {100 * min(values):.2f}, max {100 * max(values):.2f}, "
+            f"{len(values)} seeds)")
+
+
+def verdict(value: float | None, goal: float, seconds: float | None = None, limit: float | None = None) -> str:
+    if value is None:
+        return "not measured yet"
+    in_time = seconds is None or limit is None or seconds <= limit * 1.02
+    if value >= goal and in_time:
+        return "**met**"
+    gaps = []
+    if value < goal:
+        gaps.append(f"{100 * (goal - value):.2f} points short")
+    if not in_time:
+        gaps.append(f"{seconds / limit:.2f}x the time")
+    return "not met: " + ", ".join(gaps)
+
+
+def curve_points(result: dict) -> tuple[list[float], list[float]]:
+    """Seed-mean (seconds, accuracy) per curve point index, for one recipe's plot line."""
+    curves = [r["curve"] for r in result.get("runs", []) if r.get("curve")]
+    if not curves:
+        return [], []
+    length = min(len(c) for c in curves)
+    seconds = [statistics.mean(c[i]["train_s"] for c in curves) for i in range(length)]
+    accuracy = [statistics.mean(c[i]["test_acc"] for c in curves) for i in range(length)]
+    return seconds, accuracy
+
+
+def plot_time_to_accuracy(results: dict, path: Path) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lines = {name: results[name] for name in (*SCRATCH_RUNS, *TRANSFER_RUNS) if name in results}
+    if not lines:
+        return None
+    figure, ax = plt.subplots(figsize=(7.5, 4.5))
+    for name, result in lines.items():
+        seconds, accuracy = curve_points(result)
+        if seconds:
+            label = f"{name}: {result.get('recipe', '')[:60]}"
+            ax.plot([s / 60 for s in seconds], [100 * a for a in accuracy], marker="o", markersize=3, label=label)
+            ax.plot([seconds[-1] / 60], [100 * accuracy[-1]], marker="*", markersize=12, color=ax.lines[-1].get_color())
+    for goal, limit, text in ((90, 8, "scratch goal"), (93, 20, "transfer goal")):
+        ax.plot([limit], [goal], marker="X", color="black", markersize=9)
+        ax.annotate(text, (limit, goal), textcoords="offset points", xytext=(5, -12), fontsize=8)
+    ax.set(xlabel="training minutes (evaluation excluded)", ylabel="held-out accuracy (%)",
+           title="CIFAR-10, 10,000 held-out images: accuracy against training time", ylim=(50, 100))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def plot_data_efficiency(result: dict, path: Path) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result.get("rows", [])
+    if not rows:
+        return None
+    figure, ax = plt.subplots(figsize=(6.5, 4))
+    for key, label in (("scratch_acc", "from scratch (week 3 recipe)"), ("probe_acc", "Lite0 linear probe"),
+                       ("fine_tuned_acc", "Lite0 fine-tuned (cached top blocks)")):
+        points = [(r["per_class"], r[key]) for r in rows if r.get(key) is not None]
+        if points:
+            ax.plot([p[0] for p in points], [100 * p[1] for p in points], marker="o", label=label)
+    ax.set(xscale="log", xlabel="training images per class", ylabel="held-out accuracy (%)",
+           title="CIFAR-10: from scratch vs transfer")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def plot_resolution(result: dict, path: Path) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result.get("rows", [])
+    if not rows:
+        return None
+    figure, ax = plt.subplots(figsize=(6, 3.8))
+    ax.plot([r["size"] for r in rows], [100 * r["probe_acc"] for r in rows], marker="o", color="tab:blue")
+    ax.set(xlabel="input size (px, upsampled from 32)", ylabel="linear probe accuracy (%)",
+           title=f"Lite0 on {result.get('train_images')} CIFAR-10 images: accuracy vs cost")
+    twin = ax.twinx()
+    twin.plot([r["size"] for r in rows], [r["cache_images_per_s"] for r in rows], marker="s", color="tab:red")
+    twin.set_ylabel("frozen-backbone images/s", color="tab:red")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def scratch_section(results: dict, peak_bf16: float | None) -> list[str]:
+    if not any(name in results for name in SCRATCH_RUNS):
+        return []
+    lines = ["## From scratch: week 3's improved CNN", "",
+             "| run | epochs | training time | held-out accuracy (multi-crop TTA) | mirror TTA only | img/s | "
+             "share of bf16 conv peak |", "|---|---:|---:|---|---:|---:|---:|"]
+    for name in SCRATCH_RUNS:
+        result = results.get(name)
+        if not result:
+            continue
+        runs = result["runs"]
+        rate = statistics.mean(r["images_per_s"] for r in runs)
+        share = f"{result['train_flops_per_image'] * rate / 1e9 / peak_bf16:.0%}" if peak_bf16 else "–"
+        mirror = statistics.mean(r["test_acc_by_tta"]["mirror"] for r in runs)
+        lines.append(f"| {name} (widths {tuple(result['config']['widths'])}) | {result['epochs']} | "
+                     f"{statistics.mean(r['train_s'] for r in runs):.0f} s | {spread([r['test_acc'] for r in runs])} "
+                     f"| {pct(mirror)} | {rate:.0f} | {share} |")
+    return lines + [""]
+
+
+def time_to(results: dict, target: float) -> str:
+    """The shortest mean training time of a scratch run whose mean held-out accuracy reaches `target`."""
+    hits = [(r["train_s_mean"], name) for name, r in results.items()
+            if name in SCRATCH_RUNS and r["test_acc_mean"] >= target]
+    if not hits:
+        best = max((r["test_acc_mean"] for n, r in results.items() if n in SCRATCH_RUNS), default=None)
+        return f"not reached (best run: {pct(best)})"
+    seconds, name = min(hits)
+    return f"{seconds / 60:.1f} min ({name})"
+
+
+def headline(results: dict) -> list[str]:
+    scratch, transfer, keras = (results.get(n) for n in ("improved_cnn", "transfer", "transfer_keras"))
+    goal, limit = GOALS["scratch"]
+    lines = ["| goal (2 CPU cores) | result | status |", "|---|---|---|"]
+    if scratch:
+        accs = [r["test_acc"] for r in scratch["runs"]]
+        lines.append(f"| from scratch: >= 90 % held-out in <= 8 min, mean of 3 seeds | {spread(accs)} in "
+                     f"{scratch['train_s_mean']:.0f} s | "
+                     f"{verdict(scratch['test_acc_mean'], goal, scratch['train_s_mean'], limit)}"
+                     f"{'' if len(accs) >= 3 else ' (fewer than 3 seeds)'} |")
+    else:
+        lines.append("| from scratch: >= 90 % in <= 8 min | – | not measured yet |")
+    lines.append(f"| from scratch: time to 93 % | {time_to(results, 0.93)} | report |")
+    lines.append(f"| from scratch: time to 94 % (stretch: 30 min) | {time_to(results, 0.94)} | report |")
+    goal, limit = GOALS["transfer"]
+    for name, result in (("PyTorch", transfer), ("Keras", keras)):
+        if result:
+            accs = [r["test_acc"] for r in result["runs"]]
+            lines.append(f"| transfer ({name}): Lite0 >= 93 % within 20 min in total | {spread(accs)} in "
+                         f"{result['train_s_mean']:.0f} s at {result['size']} px | "
+                         f"{verdict(result['test_acc_mean'], goal, result['train_s_mean'], limit)} |")
+            lines.append(f"| transfer ({name}): linear probe >= 85 % | {pct(result['probe_acc_mean'])} | "
+                         f"{verdict(result['probe_acc_mean'], GOALS['probe'])} |")
+        else:
+            lines.append(f"| transfer ({name}): Lite0 >= 93 % within 20 min | – | not measured yet |")
+    return lines + [""]
+
+
+def frameworks_section(result: dict | None) -> list[str]:
+    if not result:
+        return []
+    rows = {(r["framework"], r["model"], r["precision"]): r["images_per_s"] for r in result["rows"]}
+    lines = ["## Keras vs PyTorch training throughput", "",
+             f"Batch {result['batch']}, 32x32 images, best of {result['repeats']} alternating repeats, "
+             f"{result['threads']} intra-op thread(s) per framework, timed in {result['clock']}.", "",
+             "| model | torch fp32 | torch bf16 | keras fp32 | keras bf16 | keras / torch (fp32) | "
+             "keras / torch (bf16) | bf16 speed-up torch | bf16 speed-up keras |", "|---|" + "---:|" * 8]
+    for model in ("week2_cnn", "week3_resnet_cnn"):
+        t32, t16 = rows.get(("torch", model, "fp32")), rows.get(("torch", model, "bf16"))
+        k32, k16 = rows.get(("keras", model, "fp32")), rows.get(("keras", model, "bf16"))
+        if None in (t32, t16, k32, k16):
+            continue
+        lines.append(f"| {model} | {t32:.0f} | {t16:.0f} | {k32:.0f} | {k16:.0f} | {k32 / t32:.2f} | {k16 / t16:.2f} "
+                     f"| {t16 / t32:.2f}x | {k16 / k32:.2f}x |")
+    for precision in ("fp32", "bf16"):
+        with_bn = rows.get(("keras", "week2_cnn", precision))
+        without = rows.get(("keras", "week2_cnn_no_bn", precision))
+        if with_bn and without:
+            lines.append(f"- Keras {precision}: week 2's CNN without its BatchNormalization layers trains "
+                         f"{without / with_bn:.2f}x faster ({without:.0f} img/s): BatchNormalization takes "
+                         f"{1 - with_bn / without:.0%} of Keras's step on this CPU (TensorFlow's kernel, not the "
+                         "workbook).")
+    lines += ["", f"Load before: {result['load_before']}; after: {result['load_after']}.", ""]
+    return lines
+
+
+def peak_section(result: dict | None) -> list[str]:
+    if not result:
+        return []
+    lines = ["## Convolution peak of this machine (bench/conv_peak.py)", "",
+             f"3x3 convolution {result['shape']['channels']} -> {result['shape']['channels']} channels, "
+             f"{result['shape']['size']}x{result['shape']['size']}, batch {result['shape']['batch']}, "
+             "channels_last, forward, best repeat.", "",
+             "| device | dtype | threads | conv GFLOP/s | matmul GFLOP/s |", "|---|---|---:|---:|---:|"]
+    lines += [f"| {r['device']} | {r['dtype']} | {r['threads']} | {r['conv_gflops']:.0f} | {r['matmul_gflops']:.0f} |"
+              for r in result["rows"]]
+    lines += ["", f"CPU flags: {result['environment'].get('cpu_flags')}. Load before: {result['load_before']}; "
+                  f"after: {result['load_after']}.", ""]
+    return lines
+
+
+def data_efficiency_section(result: dict | None) -> list[str]:
+    if not result:
+        return []
+    lines = ["## Data efficiency: from scratch vs transfer", "",
+             "| images per class | training images | from scratch | Lite0 linear probe | Lite0 fine-tuned |",
+             "|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['per_class']} | {r['images']} | {pct(r.get('scratch_acc'))} | {pct(r.get('probe_acc'))} | "
+              f"{pct(r.get('fine_tuned_acc'))} |" for r in result["rows"]]
+    return lines + ["", f"{result.get('notes', '')}", ""]
+
+
+def ablation_section(result: dict | None) -> list[str]:
+    if not result:
+        return []
+    lines = ["## What each idea buys (research runs, bench/results/raw/ablations.json)", "",
+             result.get("protocol", ""), "",
+             "| idea | setting | held-out accuracy | change | throughput effect | kept? |",
+             "|---|---|---:|---:|---|---|"]
+    lines += [f"| {r['idea']} | {r['setting']} | {pct(r.get('acc'))} | {r.get('delta', '–')} | "
+              f"{r.get('throughput', '–')} | {r.get('kept', '–')} |" for r in result["rows"]]
+    return lines + [""]
+
+
+def environment_lines(results: dict) -> list[str]:
+    environments = [r["environment"] for r in results.values() if r.get("environment")]
+    if not environments:
+        return []
+    env = environments[-1]
+    lines = ["## Machine and libraries", ""]
+    lines += [f"- {key}: {value}" for key, value in env.items()]
+    lines += ["", "Load (uptime) before and after each measurement:", ""]
+    lines += [f"- {name}: before `{r.get('load_before')}`; after `{r.get('load_after')}`"
+              for name, r in results.items() if r.get("load_before")]
+    return lines + [""]
+
+
+def write(results: dict | None = None) -> Path:
+    results = results if results is not None else load_all()
+    from bench.conv_peak import peak
+
+    peak_bf16 = peak(results["conv_peak"]) if "conv_peak" in results else None
+    plots = {"time to accuracy": plot_time_to_accuracy(results, RESULTS / "time_to_accuracy.png")}
+    if "data_efficiency" in results:
+        plots["data efficiency"] = plot_data_efficiency(results["data_efficiency"], RESULTS / "data_efficiency.png")
+    if "transfer_resolution" in results:
+        plots["resolution"] = plot_resolution(results["transfer_resolution"], RESULTS / "transfer_resolution.png")
+    lines = ["# Benchmarks: CIFAR-10 time to accuracy on this machine", "",
+             "Generated by `python -m bench` (bench/summary.py) from bench/results/raw/*.json. Held-out = the "
+             "10,000 images of the CIFAR-10 training split that nothing is tuned on (bench/common.py); training "
+             "uses the other 40,000. Training times exclude evaluation.", ""]
+    lines += headline(results)
+    lines += [f"![{name}]({path.name})" for name, path in plots.items() if path] + [""]
+    lines += scratch_section(results, peak_bf16)
+    lines += transfer_section(results)
+    lines += ablation_section(results.get("ablations"))
+    lines += data_efficiency_section(results.get("data_efficiency"))
+    lines += frameworks_section(results.get("frameworks"))
+    lines += peak_section(results.get("conv_peak"))
+    lines += gpu_section(results)
+    lines += environment_lines(results)
+    path = RESULTS / "summary.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def transfer_section(results: dict) -> list[str]:
+    lines = []
+    for name in TRANSFER_RUNS:
+        result = results.get(name)
+        if not result:
+            continue
+        if not lines:
+            lines = ["## Transfer: EfficientNet-Lite0, cached fine-tuning", "",
+                     "| run | size | seeds | cache s | probe s | top s | total s | linear probe | fine-tuned |",
+                     "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+        runs = result["runs"]
+        mean = lambda key: statistics.mean(r[key] for r in runs)  # noqa: E731
+        lines.append(f"| {name} | {result['size']} | {len(runs)} | {mean('cache_s'):.0f} | {mean('probe_s'):.0f} | "
+                     f"{mean('top_s'):.0f} | {mean('train_s'):.0f} | {pct(mean('probe_acc'))} | "
+                     f"{spread([r['test_acc'] for r in runs])} |")
+    resolution = results.get("transfer_resolution")
+    if resolution:
+        lines = lines or ["## Transfer: EfficientNet-Lite0, cached fine-tuning"]
+        lines += ["", f"Input size chosen from the accuracy-vs-cost curve ({resolution['train_images']} training "
+                      f"images, {resolution['test_images']} held-out):", "",
+                  "| size (px) | linear probe | frozen-backbone img/s |", "|---:|---:|---:|"]
+        lines += [f"| {r['size']} | {pct(r['probe_acc'])} | {r['cache_images_per_s']:.0f} |"
+                  for r in resolution["rows"]]
+    return lines + [""] if lines else []
+
+
+def gpu_section(results: dict) -> list[str]:
+    gpu = {name: r for name, r in results.items() if name.endswith("_cuda")}
+    if not gpu:
+        return ["GPU: none on this machine; where CUDA is present `python -m bench` adds the same runs on the GPU "
+                "here (absolute times hold there).", ""]
+    lines = ["## On the GPU", "", "| run | GPU | training time | held-out accuracy |", "|---|---|---:|---|"]
+    for name, r in gpu.items():
+        lines.append(f"| {name} | {r['environment'].get('gpu')} | {r.get('train_s_mean', 0):.1f} s | "
+                     f"{spread([x['test_acc'] for x in r.get('runs', [])])} |")
+    return lines + [""]
+
+
+if __name__ == "__main__":
+    print(write())
