@@ -183,7 +183,7 @@ def status(name: str, root: Path) -> tuple[str, str]:
             return "cache broken", f"{cache} {problem}: {then}"
     if not missing:
         return "downloaded", ""
-    if len(missing) < len(SOURCES[name]):
+    if len(missing) < len(SOURCES[files_of(name)]):
         return "partly downloaded", f"missing {', '.join(missing)}: run `workbook data download {name}`"
     return "not downloaded", ""
 
