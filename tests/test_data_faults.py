@@ -111,11 +111,11 @@ def test_broken_arrays_cache_is_rebuilt_from_the_archive(cifar, fault, caplog):
 def test_data_list_tells_a_broken_cache_from_a_good_one(cifar, fault, capsys):
     root, _ = cifar
     assert main(["data", "list", "--data-dir", str(root)]) == 0
-    assert "cifar10        [ready]" in capsys.readouterr().out
+    assert f"{'cifar10':<16} [ready]" in capsys.readouterr().out
     FAULTS[fault](_cache(root))
     assert main(["data", "list", "--data-dir", str(root)]) == 0
     out = capsys.readouterr().out
-    assert "cifar10        [cache broken]" in out and str(_cache(root)) in out
+    assert f"{'cifar10':<16} [cache broken]" in out and str(_cache(root)) in out
     assert "the next load rebuilds it from the downloaded files" in out
 
 
