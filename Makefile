@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export KERAS_BACKEND := tensorflow
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install compare quick test test-fast grade grade-solutions release lock bench
+.PHONY: install compare quick test test-fast grade grade-solutions release lock bench lessons
 
 install: $(STAMP)
 
@@ -32,6 +32,9 @@ test-fast: install          ## while editing: everything but the tests marked sl
 
 bench: install              ## CIFAR-10 time to accuracy (~15 min; ARGS=--full for hours): bench/results/summary.md
 	$(BIN)/python -m bench $(ARGS)
+
+lessons: install            ## run every lesson as a learner would and store it with its outputs (~15 min)
+	$(BIN)/workbook lessons $(ARGS)
 
 grade: install              ## grade your work in weeks/
 	$(BIN)/pytest autograder $(ARGS)

@@ -107,3 +107,14 @@ def test_clear_errors(tmp_path):
     (empty / "train" / "dogs").mkdir(parents=True)
     with pytest.raises(ValueError, match="no files"):
         load_dataset(f"folder:{empty}", data_dir=tmp_path)
+
+
+def test_a_fraction_of_zero_asks_for_no_split(kaggle_folder, tmp_path):
+    """The benchmarks take the whole folder as train (val_fraction=0, test_fraction=0): no split is carved out, and
+    an empty split that was asked for is still an error."""
+    whole = load_dataset(f"folder:{kaggle_folder}", data_dir=tmp_path, val_fraction=0.0, test_fraction=0.0,
+                         progress=False)
+    assert len(whole.train.labels) == 2 * 20 and len(whole.val.labels) == 0 == len(whole.test.labels)
+    with pytest.raises(ValueError, match="too few images"):
+        load_dataset(f"folder:{kaggle_folder}", data_dir=tmp_path, val_fraction=0.001, test_fraction=0.0,
+                     progress=False)

@@ -187,7 +187,9 @@ def load_folder(path: str | os.PathLike, *, image_size: int | None = None, seed:
     if size is not None:
         fraction = min(1.0, size / len(labels))
         chosen = {k: v[stratified_subset(labels[v], round(fraction * len(v)), seed)] for k, v in chosen.items()}
-    too_small = [split for split, indices in chosen.items() if not len(indices)]
+    wanted = {"train": True, "val": parts["val"] is not None or val_fraction > 0,   # a fraction of 0 asks for none
+              "test": parts["test"] is not None or test_fraction > 0}
+    too_small = [split for split, indices in chosen.items() if wanted[split] and not len(indices)]
     if too_small:
         raise ValueError(f"{root} has too few images ({len(labels)}) to give every split some: the {too_small[0]} "
                          f"split is empty. Add images, or give it its own {too_small[0]}/ folder.")
