@@ -109,7 +109,7 @@ def train_one(seed: int, data: dict, config: RecipeConfig, epochs: float, every:
     return result
 
 
-def calibrate(data: dict, config: RecipeConfig, budget_s: float) -> float:
+def calibrate(data: dict, config: RecipeConfig, budget_s: float) -> tuple[float, float]:
     """Epochs (rounded down to 0.1) whose training fits in `budget_s`, from a short timing run of the recipe
     (after a warm-up run, so that oneDNN's kernel selection is not counted)."""
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(data["train_x"], data["train_y"]),
@@ -124,7 +124,7 @@ def calibrate(data: dict, config: RecipeConfig, budget_s: float) -> float:
     seconds_per_epoch = seconds[-1] / CALIBRATION_EPOCHS
     epochs = math.floor(10 * budget_s / seconds_per_epoch) / 10
     print(f"calibration: {seconds_per_epoch:.1f} s per epoch -> {epochs} epochs in {budget_s:.0f} s", flush=True)
-    return max(0.1, epochs)
+    return max(0.1, epochs), seconds_per_epoch
 
 
 def prepare(folder: Path, limit: int | None, device: str) -> dict:
@@ -143,12 +143,15 @@ def run(data_dir: Path = DEFAULT_DATA, seeds=(0,), epochs: float | None = None, 
     device = pick_device()
     load_before = uptime()
     data = prepare(data_dir, limit, device)
+    calibration = None
     if epochs is None:
-        epochs = calibrate(data, config, budget_s)
+        epochs, seconds_per_epoch = calibrate(data, config, budget_s)
+        calibration = {"s_per_epoch": round(seconds_per_epoch, 2), "load": uptime()}
     runs = [train_one(seed, data, config, epochs, every) for seed in seeds]
     accuracies = np.array([r["test_acc"] for r in runs])
     payload = {"recipe": "week 3 improved CNN (solutions/week3/improved_cnn.py: train_recipe)", "device": device,
-               "config": asdict(config), "epochs": epochs, "budget_s": budget_s, "seeds": list(seeds),
+               "config": asdict(config), "epochs": epochs, "budget_s": budget_s, "calibration": calibration,
+               "seeds": list(seeds),
                "train_images": len(data["train_y"]), "test_images": len(data["test_y"]), "runs": runs,
                "test_acc_mean": float(accuracies.mean()), "test_acc_min": float(accuracies.min()),
                "test_acc_max": float(accuracies.max()),
