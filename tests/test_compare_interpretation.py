@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from shared.compare import interpretation
-from shared.compare.interpretation import action, confused_pairs, next_steps, pair_text, top_losses
+from shared.compare.interpretation import action, confused_pairs, next_steps, pair_text, top_losses, wrong_answer
 from shared.tensorboard_logs import read_scalars, write_history
 
 NAMES = ["cat", "dog", "fox"]
@@ -63,6 +63,9 @@ def test_confused_pairs_from_a_hand_made_matrix():
     assert pair_text({**pairs[1], "count": 1, "share": 1 / 16}) == "cat taken for dog: once (6% of cat)"
     assert confused_pairs(np.diag([5, 5, 5]), NAMES) == []            # no mistakes: no pair, never a zero count
     assert len(confused_pairs(matrix, NAMES)) == interpretation.CONFUSED_PAIRS
+    # dog is the wrong answer for 12 images (6 cats, 6 foxes), cat for 3, fox for 3
+    assert wrong_answer(matrix, NAMES) == {"predicted": "dog", "count": 12, "classes": 2}
+    assert wrong_answer(np.diag([5, 5, 5]), NAMES) is None
     with pytest.raises(ValueError, match="NaN"):
         confused_pairs(np.where(np.eye(3) > 0, np.nan, 1.0), NAMES)
     with pytest.raises(ValueError, match="confusion matrix"):
@@ -85,6 +88,14 @@ def test_the_sentence_follows_the_measurements():
     overfit = action(_row("overfitting", "try augmentation"), pairs, mistakes=10, tested=100)
     assert overfit.startswith("Overfitting first: try augmentation; then look at the cat images taken for dog")
     assert action(_row(), [], mistakes=0, tested=100).startswith("No mistake on the 100 test images")
+    # spread over pairs, but one class answered for half of them: that is what to look at
+    sink = {"predicted": "dog", "count": 20, "classes": 2}
+    pulled = action(_row(), pairs, mistakes=40, tested=100, sink=sink)
+    assert pulled.startswith("It answers dog for 20 of its 40 mistakes (2 different classes): check the class balance")
+    assert action(_row(), pairs, mistakes=40, tested=100, sink={**sink, "count": 19}) == spread   # under half
+    assert action(_row(), pairs, mistakes=40, tested=100, sink={**sink, "classes": 1}) == spread  # one pair is no pull
+    underfit = action(_row("underfitting", "train longer"), pairs, mistakes=40, tested=100, sink=sink)
+    assert underfit == "Underfitting first: train longer; then see why it answers dog for 20 of its 40 mistakes (2 different classes)."
 
 
 def test_next_steps_say_each_advice_once():
@@ -95,7 +106,7 @@ def test_next_steps_say_each_advice_once():
             _row(model="resnet", interpretation={"mistakes": 30, "confused_pairs": pairs["confused_pairs"]})]
     lines = next_steps(rows, label)
     assert lines[0] == "cnn · torch and cnn · keras: overfitting. Try augmentation."
-    assert lines[1].startswith("resnet · torch: good fit (train 90% and val 88%). Train longer")
+    assert lines[1].startswith("resnet · torch: good fit; train 90% and val 88%. Train longer")
     # cat -> dog is concentrated in both cnn rows (5 of 10) but not in resnet's 30 mistakes
     assert lines[2].startswith("cat taken for dog is where cnn · torch and cnn · keras go wrong most")
     assert len(lines) == 3 and sum("try augmentation" in line.lower() for line in lines) == 1

@@ -5,7 +5,8 @@ for both frameworks).
     top = top_losses(logits, labels, class_names, k=6)   # the k test images with the highest cross-entropy
     pairs = confused_pairs(confusion_matrix, class_names)   # [{"true", "predicted", "count", "share"}, ...]
     pair_text(pairs[0])       # "triangle taken for square: 7 times (23% of triangle)"
-    action(row, pairs, mistakes)    # one sentence, from the confusions and the row's diagnosis
+    wrong_answer(confusion_matrix, class_names)          # the class it answers most when wrong
+    action(row, pairs, mistakes, tested, sink)   # one sentence, from the confusions and the row's diagnosis
     next_steps(rows)                # the report's "What I would try next", one line per distinct advice
 
 Everything here is computed from the first seed's model (the one saved, timed and drawn). Logits with NaN or inf
@@ -70,6 +71,18 @@ def confused_pairs(matrix, class_names, n: int = CONFUSED_PAIRS) -> list[dict]:
             for count, share, i, j in cells[:n]]
 
 
+def wrong_answer(matrix, class_names) -> dict | None:
+    """The class the model answers most often when it is wrong: {"predicted", "count" (its wrong answers), "classes"
+    (how many true classes they come from)}, or None without mistakes. A model that pulls many classes into one
+    has learnt something about that class that is not its shape (a colour, a background) or has seen it most."""
+    matrix = np.asarray(matrix)
+    wrong = matrix * (1 - np.eye(len(matrix), dtype=matrix.dtype))
+    column = int(np.argmax(wrong.sum(axis=0)))   # the first class on ties
+    count = int(wrong[:, column].sum())
+    return None if count == 0 else {"predicted": class_names[column], "count": count,
+                                    "classes": int((wrong[:, column] > 0).sum())}
+
+
 def pair_text(pair: dict) -> str:
     """`triangle taken for square: 7 times (23% of triangle)`."""
     times = "once" if pair["count"] == 1 else f"{pair['count']} times"
@@ -80,24 +93,32 @@ def _concentrated(pair: dict, mistakes: int) -> bool:
     return pair["count"] > 1 and pair["count"] >= CONCENTRATED * mistakes
 
 
-def action(row: dict, pairs: list[dict], mistakes: int, tested: int) -> str:
+def action(row: dict, pairs: list[dict], mistakes: int, tested: int, sink: dict | None = None) -> str:
     """One sentence a learner can act on: the row's diagnosis when its curves call for a change, and where its
-    mistakes concentrate (or that they do not)."""
+    mistakes concentrate: one class pair, one class it answers for many others (`sink`, from `wrong_answer`), or
+    neither."""
     diagnosis = row["diagnosis"]
     if mistakes == 0:
         return f"No mistake on the {tested} test images; {diagnosis['verdict']}: {diagnosis['advice']}."
     top = pairs[0]
-    concentrated = _concentrated(top, mistakes)
-    spread = f"no class pair more than {'once' if top['count'] == 1 else str(top['count']) + ' times'}"
+    pulled = sink is not None and sink["classes"] > 1 and sink["count"] >= 2 * CONCENTRATED * mistakes
+    answers = (f"it answers {sink['predicted']} for {sink['count']} of its {mistakes} mistakes "
+               f"({sink['classes']} different classes)") if pulled else ""
+    spread = (f"its {mistakes} mistakes are spread out (no class pair more than "
+              f"{'once' if top['count'] == 1 else str(top['count']) + ' times'})")
     if diagnosis["verdict"] != GOOD_FIT:
         then = (f"then look at the {top['true']} images taken for {top['predicted']} ({top['count']} of its "
-                f"{mistakes} mistakes)" if concentrated else f"its {mistakes} mistakes are spread out ({spread})")
+                f"{mistakes} mistakes)" if _concentrated(top, mistakes) else f"then see why {answers}" if pulled
+                else spread)
         return f"{_upper(diagnosis['verdict'])} first: {diagnosis['advice']}; {then}."
-    if concentrated:
+    if _concentrated(top, mistakes):
         return (f"{top['count']} of its {mistakes} mistakes are {top['true']} taken for {top['predicted']}: check "
                 f"those images in the top losses (mislabelled? alike at this size?), then add {top['true']} and "
                 f"{top['predicted']} training images or augmentation.")
-    return f"Its {mistakes} mistakes are spread out ({spread}) and the curves fit well: {diagnosis['advice']}."
+    if pulled:
+        return (f"{_upper(answers)}: check the class balance, and what the {sink['predicted']} training images "
+                f"share that others lack (a colour, a background).")
+    return f"{_upper(spread)} and the curves fit well: {diagnosis['advice']}."
 
 
 def _upper(text: str) -> str:
@@ -118,7 +139,7 @@ def next_steps(rows: list[dict], label) -> list[str]:
         groups.setdefault((diagnosis["verdict"], diagnosis["advice"]), []).append(row)
     lines = []
     for (verdict, advice), members in groups.items():
-        evidence = "" if len(members) > 1 else f" ({members[0]['diagnosis']['evidence']})"
+        evidence = "" if len(members) > 1 else f"; {members[0]['diagnosis']['evidence']}"
         lines.append(f"{_names([label(row) for row in members])}: {verdict}{evidence}. {_upper(advice)}.")
     shared: dict[tuple[str, str], list[str]] = {}
     for row in rows:

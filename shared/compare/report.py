@@ -194,6 +194,23 @@ def _architecture_line(architecture: dict) -> str:
             f"{listed}, every layer in {architecture['all_layers']}")
 
 
+def _row_interpretation(row: dict, out_dir: Path) -> tuple[str, str]:
+    """One row's sentence, confused pairs and top-loss figure, as Markdown and as HTML."""
+    found, label = row["interpretation"], row_label(row)
+    pairs_md, pairs_html = _items([pair_text(pair) for pair in found["confused_pairs"]] or ["no class taken for another"])
+    layer, why = found["gradcam"].get("layer"), found["gradcam"].get("unavailable", "")
+    heat_md = f"Grad-CAM at layer `{layer}`." if layer else f"{why[:1].upper()}{why[1:]}."
+    heat_html = (f"Grad-CAM at layer <code>{html.escape(layer)}</code>." if layer
+                 else html.escape(f"{why[:1].upper()}{why[1:]}."))
+    mistakes = f"{found['mistakes']} of {found['tested']} test images wrong"
+    figure = row["figures"]["top_losses"]
+    return (f"### {label}\n\n**Act on it:** {found['action']}\n\nMost confused ({mistakes}):\n\n{pairs_md}\n\n"
+            f"![{label}: top losses]({figure})\n\n{heat_md}",
+            f"<h3>{html.escape(label)}</h3><p><b>Act on it:</b> {html.escape(found['action'])}</p><p>Most confused "
+            f"({html.escape(mistakes)}):</p>{pairs_html}<figure>{_image(out_dir, figure)}<figcaption class='note'>"
+            f"{heat_html}</figcaption></figure>")
+
+
 def interpretation_section(results: dict, out_dir: Path) -> Section | None:
     """Per row: one sentence to act on, its most confused class pairs and its top losses with Grad-CAM."""
     rows = [row for row in _measured(results) if row.get("interpretation")]
@@ -202,23 +219,9 @@ def interpretation_section(results: dict, out_dir: Path) -> Section | None:
     intro = ("From each row's first-seed model (the one saved): the test images with the highest loss, its most "
              "confident mistakes, with Grad-CAM's heat on what it looked at for the class it predicted; the class "
              "pairs it confuses most; and one thing to do about it.")
-    markdown, page = [intro], [f"<p>{html.escape(intro)}</p>"]
-    for row in rows:
-        found = row["interpretation"]
-        label = row_label(row)
-        pairs = [pair_text(pair) for pair in found["confused_pairs"]] or ["no class taken for another"]
-        heat = (f"Grad-CAM at layer `{found['gradcam']['layer']}`" if "layer" in found["gradcam"]
-                else found["gradcam"]["unavailable"][:1].upper() + found["gradcam"]["unavailable"][1:])
-        mistakes = f"{found['mistakes']} of {found['tested']} test images wrong"
-        pairs_md, pairs_html = _items(pairs)
-        figure = row["figures"]["top_losses"]
-        markdown.append(f"### {label}\n\n**Act on it:** {found['action']}\n\nMost confused ({mistakes}):\n\n"
-                        f"{pairs_md}\n\n![{label}: top losses]({figure})\n\n{heat}.")
-        page.append(f"<h3>{html.escape(label)}</h3><p><b>Act on it:</b> {html.escape(found['action'])}</p>"
-                    f"<p>Most confused ({html.escape(mistakes)}):</p>{pairs_html}"
-                    f"<figure>{_image(out_dir, figure)}<figcaption class='note'>{html.escape(heat)}."
-                    f"</figcaption></figure>")
-    return Section("What each model gets wrong", "\n\n".join(markdown), "".join(page))
+    parts = [_row_interpretation(row, out_dir) for row in rows]
+    return Section("What each model gets wrong", "\n\n".join([intro, *(md for md, _ in parts)]),
+                   f"<p>{html.escape(intro)}</p>" + "".join(page for _, page in parts))
 
 
 def architecture_section(results: dict, out_dir: Path) -> Section | None:

@@ -80,7 +80,8 @@ def interpret(row: dict, spec, first, dataset, out_dir: Path) -> tuple[dict, str
 
     labels, names = dataset.test.labels, list(dataset.class_names)
     predictions = metrics.as_predictions(first.logits)
-    pairs = interpretation.confused_pairs(metrics.confusion(predictions, labels, dataset.num_classes), names)
+    matrix = metrics.confusion(predictions, labels, dataset.num_classes)
+    pairs, sink = interpretation.confused_pairs(matrix, names), interpretation.wrong_answer(matrix, names)
     top = interpretation.top_losses(first.logits, labels, names)
     indices = [item["index"] for item in top]
     pixels = backend_for(spec.framework).test_pixels(first.data["test"], indices)
@@ -91,8 +92,9 @@ def interpret(row: dict, spec, first, dataset, out_dir: Path) -> tuple[dict, str
     plot_top_losses(_panels(dataset.test.images[indices], maps), top, title,
                     note="" if maps is not None else gradcam["unavailable"], path=out_dir / figure)
     mistakes = int((predictions != labels).sum())
-    return {"top_losses": top, "gradcam": gradcam, "confused_pairs": pairs, "mistakes": mistakes,
-            "tested": len(labels), "action": interpretation.action(row, pairs, mistakes, len(labels))}, figure
+    return {"top_losses": top, "gradcam": gradcam, "confused_pairs": pairs, "wrong_answer": sink,
+            "mistakes": mistakes, "tested": len(labels),
+            "action": interpretation.action(row, pairs, mistakes, len(labels), sink)}, figure
 
 
 def row_material(row: dict, spec, first, dataset, out_dir: Path) -> dict:
