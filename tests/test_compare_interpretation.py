@@ -34,8 +34,10 @@ def test_top_losses_are_the_highest_losses_in_order():
     assert first["true_probability"] == pytest.approx(1 / (math.exp(5) + 2))
     assert top[2]["loss"] == pytest.approx(math.log(3))
     # against a brute force over every image
-    brute = [-math.log(np.exp(row - row.max())[label] / np.exp(row - row.max()).sum()) for row, label in zip(logits, labels)]
-    assert [item["loss"] for item in top_losses(logits, labels, NAMES, k=5)] == pytest.approx(sorted(brute, reverse=True))
+    brute = [-math.log(np.exp(row - row.max())[label] / np.exp(row - row.max()).sum())
+             for row, label in zip(logits, labels)]
+    every = top_losses(logits, labels, NAMES, k=5)
+    assert [item["loss"] for item in every] == pytest.approx(sorted(brute, reverse=True))
 
 
 def test_top_losses_are_stable_for_huge_logits_and_refuse_nan():
@@ -81,7 +83,8 @@ def test_the_sentence_follows_the_measurements():
     pairs = [{"true": "cat", "predicted": "dog", "count": 6, "share": 0.4},
              {"true": "dog", "predicted": "fox", "count": 2, "share": 0.1}]
     concentrated = action(_row(), pairs, mistakes=10, tested=100)
-    assert "6 of its 10 mistakes are cat taken for dog" in concentrated and "add cat and dog training images" in concentrated
+    assert "6 of its 10 mistakes are cat taken for dog" in concentrated
+    assert "add cat and dog training images" in concentrated
     spread = action(_row(), pairs, mistakes=40, tested=100)
     assert "40 mistakes are spread out (no class pair more than 6 times)" in spread
     assert "train longer or scale the model up" in spread and "cat taken for dog" not in spread
@@ -95,7 +98,8 @@ def test_the_sentence_follows_the_measurements():
     assert action(_row(), pairs, mistakes=40, tested=100, sink={**sink, "count": 19}) == spread   # under half
     assert action(_row(), pairs, mistakes=40, tested=100, sink={**sink, "classes": 1}) == spread  # one pair is no pull
     underfit = action(_row("underfitting", "train longer"), pairs, mistakes=40, tested=100, sink=sink)
-    assert underfit == "Underfitting first: train longer; then see why it answers dog for 20 of its 40 mistakes (2 different classes)."
+    assert underfit == ("Underfitting first: train longer; then see why it answers dog for 20 of its 40 mistakes "
+                        "(2 different classes).")
 
 
 def test_next_steps_say_each_advice_once():

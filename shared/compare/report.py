@@ -197,7 +197,8 @@ def _architecture_line(architecture: dict) -> str:
 def _row_interpretation(row: dict, out_dir: Path) -> tuple[str, str]:
     """One row's sentence, confused pairs and top-loss figure, as Markdown and as HTML."""
     found, label = row["interpretation"], row_label(row)
-    pairs_md, pairs_html = _items([pair_text(pair) for pair in found["confused_pairs"]] or ["no class taken for another"])
+    pairs = [pair_text(pair) for pair in found["confused_pairs"]] or ["no class taken for another"]
+    pairs_md, pairs_html = _items(pairs)
     layer, why = found["gradcam"].get("layer"), found["gradcam"].get("unavailable", "")
     heat_md = f"Grad-CAM at layer `{layer}`." if layer else f"{why[:1].upper()}{why[1:]}."
     heat_html = (f"Grad-CAM at layer <code>{html.escape(layer)}</code>." if layer
