@@ -4,6 +4,7 @@ NaN is refused; and, on real registry models, the top-loss figure holds Grad-CAM
 plain images (with the reason) for the LSTM."""
 from __future__ import annotations
 
+import json
 import math
 from types import SimpleNamespace
 
@@ -188,3 +189,31 @@ def test_top_loss_figure_overlays_gradcam_in_both_frameworks(name, framework, he
     else:
         assert "no convolutional layer" in found["gradcam"]["unavailable"] == drawn["note"]
         assert all(np.array_equal(panel, image) for panel, image in zip(drawn["panels"], raw))
+
+
+@pytest.mark.timeout(120)
+def test_nan_logits_are_refused_with_a_sentence_and_the_row_stays(tmp_path):
+    """A model whose test logits hold NaN gets no ranking, no figure and no crash: the row keeps its measurements
+    and says why it has no interpretation, in results.json's terms (the schema allows exactly that)."""
+    import jsonschema
+
+    from shared.compare import row_report
+    from shared.compare.results import SCHEMA_PATH
+    from shared.data import load_dataset
+
+    dataset = load_dataset("shapes", size=200, image_size=16, seed=0)
+    spec, first = _first_seed("cnn", "torch", dataset)
+    first.logits[3, 1] = np.nan
+    row = {"id": "cnn-torch-reference", "model": "cnn", "framework": "torch", "impl": "reference",
+           "input": {"shape": [16, 16, 3]}, "figures": {"confusion": "c.png", "predictions": "p.png"},
+           "per_seed": [{"seed": 0, "history": {"train_loss": [1.0], "train_acc": [0.5], "val_loss": [1.0],
+                                                "val_acc": [0.5], "lr": [0.1]}}],
+           "diagnosis": {"verdict": "good fit", "advice": "train longer", "evidence": "close"}}
+    added = row_report.row_material(row, spec, first, dataset, tmp_path)
+    assert added["interpretation"] == {"unavailable": "no interpretation: ValueError: the logits hold NaN or inf: "
+                                                      "the model's outputs cannot be ranked by loss"}
+    assert "top_losses" not in added["figures"] and not list(tmp_path.glob("figures/top_losses_*"))
+    assert "layer_count" in added["architecture"] and added["tensorboard"] == ["tensorboard/cnn-torch-reference"]
+    schema = json.loads(SCHEMA_PATH.read_text())
+    interpretation_schema = schema["$defs"]["row"]["then"]["properties"]["interpretation"]
+    jsonschema.validate(added["interpretation"], {**interpretation_schema, "$defs": schema["$defs"]})

@@ -197,6 +197,9 @@ def _architecture_line(architecture: dict) -> str:
 def _row_interpretation(row: dict, out_dir: Path) -> tuple[str, str]:
     """One row's sentence, confused pairs and top-loss figure, as Markdown and as HTML."""
     found, label = row["interpretation"], row_label(row)
+    if "unavailable" in found:
+        why = found["unavailable"]
+        return f"### {label}\n\n{why}", f"<h3>{html.escape(label)}</h3><p>{html.escape(why)}</p>"
     pairs = [pair_text(pair) for pair in found["confused_pairs"]] or ["no class taken for another"]
     pairs_md, pairs_html = _items(pairs)
     layer, why = found["gradcam"].get("layer"), found["gradcam"].get("unavailable", "")

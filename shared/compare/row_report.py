@@ -99,8 +99,13 @@ def interpret(row: dict, spec, first, dataset, out_dir: Path) -> tuple[dict, str
 
 def row_material(row: dict, spec, first, dataset, out_dir: Path) -> dict:
     """What to add to a finished row: interpretation, architecture, TensorBoard folders, and their figures."""
-    found, top_figure = interpret(row, spec, first, dataset, out_dir)
-    figures = {**row["figures"], "top_losses": top_figure}
+    figures = dict(row["figures"])
+    try:
+        found, figures["top_losses"] = interpret(row, spec, first, dataset, out_dir)
+    except Exception as error:  # noqa: BLE001 — NaN logits, a learner's loader: the row stays measured
+        if spec.impl == "reference":
+            traceback.print_exc()
+        found = {"unavailable": f"no interpretation: {type(error).__name__}: {error}"}
     try:
         architecture, figures["architecture"] = layers.describe(first.model, spec.framework, row["input"]["shape"],
                                                                 row["id"], out_dir)
