@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 TRAIN, VALIDATION = "train", "validation"
 # history key -> (run subdirectory, tag); the tags are keras.callbacks.TensorBoard's ("epoch_" + the logs key)
 HISTORY_TAGS = {
@@ -89,16 +91,31 @@ def keras_callback(logdir):
 def write_history(logdir, history: dict) -> Path:
     """Write a finished history (AUTHORING.md's format) as TensorBoard scalars under `logdir`; returns it.
 
-    Raises ValueError when the per-epoch lists differ in length (a broken trainer): the charts would not line up.
+    Raises ValueError when the per-epoch lists differ in length (a broken trainer: the charts would not line up)
+    or a loss or accuracy is NaN or inf (a diverged run is reported as such, not drawn). A learning-rate list
+    that is not all finite numbers is left out: no chart rather than a wrong one.
     """
-    lengths = {key: len(history[key]) for key in HISTORY_TAGS if history.get(key) is not None}
+    values = {key: history[key] for key in HISTORY_TAGS if history.get(key) is not None}
+    if "lr" in values and not _finite(values["lr"]):
+        del values["lr"]
+    lengths = {key: len(items) for key, items in values.items()}
     if not lengths or len(set(lengths.values())) != 1:
         raise ValueError(f"the history's per-epoch lists must all have one entry per epoch, got lengths {lengths}")
+    broken = [key for key, items in values.items() if not _finite(items)]
+    if broken:
+        raise ValueError(f"the history holds NaN, inf or non-numbers in {', '.join(broken)}: nothing written")
     logdir = Path(logdir)
     with TorchEpochWriter(logdir) as writer:
         for epoch in range(next(iter(lengths.values()))):
-            writer.log_epoch(epoch, {key: history[key][epoch] for key in lengths})
+            writer.log_epoch(epoch, {key: items[epoch] for key, items in values.items()})
     return logdir
+
+
+def _finite(items) -> bool:
+    try:
+        return bool(np.all(np.isfinite(np.asarray(items, dtype=np.float64))))
+    except (TypeError, ValueError):   # None or text among the numbers
+        return False
 
 
 def read_scalars(logdir) -> dict[str, dict[str, list[tuple[int, float]]]]:

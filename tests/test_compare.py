@@ -49,13 +49,63 @@ def test_reports_and_figures_exist(run):
     paths = list(results["figures"].values())
     paths += [path for row in results["rows"] for path in row["figures"].values()]
     assert set(results["figures"]) == {"curves", "per_class", "data_efficiency"}
-    assert len(paths) == 3 + 2 * len(results["rows"])
+    assert len(paths) == 3 + 4 * len(results["rows"])  # confusion, predictions, top losses, architecture
     for path in paths:
         assert (out / path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
     markdown, page = (out / "report.md").read_text(), (out / "report.html").read_text()
     assert "★" in markdown and "## Diagnosis" in markdown and "## In short" in markdown
     assert " ± " in markdown and "## How each row was trained" in markdown
     assert page.count("data:image/png;base64,") == len(paths) and "<table class='results'>" in page
+
+
+def test_the_report_interprets_and_draws_every_row(run):
+    """Every measured row gets its sentence, its confused pairs, its top losses with Grad-CAM (both frameworks),
+    its folded layer table and its TensorBoard folders, in report.md and report.html."""
+    from shared.compare.table import row_label
+
+    _, out, results = run
+    markdown, page = (out / "report.md").read_text(), (out / "report.html").read_text()
+    for title in ("What each model gets wrong", "Architectures", "What I would try next", "TensorBoard"):
+        assert f"## {title}" in markdown and f"<h2>{title}</h2>" in page, title
+    interpretation = markdown.split("## What each model gets wrong")[1].split("\n## ")[0]
+    for row in results["rows"]:
+        found, label = row["interpretation"], row_label(row)
+        assert "layer" in found["gradcam"], found["gradcam"]     # torch (captum) and keras (GradientTape) alike
+        assert f"### {label}" in interpretation and found["action"] in interpretation
+        assert f"![{label}: top losses]({row['figures']['top_losses']})" in interpretation
+        assert len(found["top_losses"]) == 6 and found["tested"] == results["dataset"]["num_test"]
+        losses = [item["loss"] for item in found["top_losses"]]
+        assert losses == sorted(losses, reverse=True) and all(loss == loss for loss in losses)
+        wrong = found["tested"] - round(results["dataset"]["num_test"] * row["per_seed"][0]["test_accuracy"])
+        assert found["mistakes"] == wrong and sum(pair["count"] for pair in found["confused_pairs"]) <= wrong
+        assert f"<summary>{label}: {row['architecture']['total_parameters']:,} parameters</summary>" in markdown
+        assert row["architecture"]["total_parameters"] == row["params_total"]
+        assert (out / row["architecture"]["all_layers"]).read_text().count("\n") > 5
+        assert f"{label}: " + ", ".join(row["tensorboard"]) in markdown
+    assert "tensorboard --logdir" in markdown and "<details><summary>" in page
+
+
+def test_tensorboard_holds_each_seeds_history(run):
+    """One folder per training seed, for the torch and the keras row alike, read back with tensorboard's own reader:
+    the same tags on the same steps, one point per epoch, the values of the row's history."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _, out, results = run
+    tags = {"train": {"epoch_loss": "train_loss", "epoch_accuracy": "train_acc", "epoch_learning_rate": "lr"},
+            "validation": {"epoch_loss": "val_loss", "epoch_accuracy": "val_acc"}}
+    assert {row["framework"] for row in results["rows"]} == {"torch", "keras"}
+    for row in results["rows"]:
+        assert row["tensorboard"] == [f"tensorboard/{row['id']}/seed{seed}" for seed in row["seeds"]]
+        for folder, seed_run in zip(row["tensorboard"], row["per_seed"]):
+            history = seed_run["history"]
+            for run_name, wanted in tags.items():
+                reader = EventAccumulator(str(out / folder / run_name), size_guidance={"scalars": 0})
+                reader.Reload()
+                assert set(reader.Tags()["scalars"]) == set(wanted), (folder, run_name)
+                for tag, key in wanted.items():
+                    events = reader.Scalars(tag)
+                    assert [event.step for event in events] == list(range(len(history[key])))
+                    assert [event.value for event in events] == pytest.approx(history[key], rel=1e-6)
 
 
 def test_checkpoints_reload_with_their_manifest(run):
@@ -121,6 +171,9 @@ def test_hostile_or_broken_row_files_are_trained_again(run, tmp_path):
         path.write_text(json.dumps(content))
         assert resume.kept_row(spec, dataset, copy) is None, name
     path.write_text(json.dumps(saved)[:50])
+    assert resume.kept_row(spec, dataset, copy) is None
+    path.write_text(json.dumps(saved))
+    shutil.rmtree(copy / saved["row"]["tensorboard"][0])      # its charts deleted: trained (and written) again
     assert resume.kept_row(spec, dataset, copy) is None
 
 

@@ -50,29 +50,38 @@ def _spatial(row: LayerRow, framework: str) -> tuple[int, ...]:
     return tuple(shape[1:]) if framework == "torch" else tuple(shape[:2])
 
 
-def boxes(table: LayerTable, max_boxes: int = MAX_BOXES) -> list[Box]:
-    """The boxes to draw: one per leaf layer, or one per stage of equal spatial size when there are too many."""
+def stages(table: LayerTable, max_boxes: int = MAX_BOXES) -> list[list[LayerRow]]:
+    """The leaf layers, one group each, or grouped by stage (consecutive layers of equal spatial output size)
+    when there are more than `max_boxes`."""
     leaves = [row for row in table.rows if row.leaf and row.kind.lower() not in SKIPPED]
     if len(leaves) <= max_boxes:
-        return [Box(row.kind, f"{format_shape(row.output_shape)} · {row.parameters:,} params", role(row.kind))
-                for row in leaves]
-    stages: list[list[LayerRow]] = []
+        return [[row] for row in leaves]
+    groups: list[list[LayerRow]] = []
     for row in leaves:
-        if stages and _spatial(row, table.framework) == _spatial(stages[-1][-1], table.framework):
-            stages[-1].append(row)
+        if groups and _spatial(row, table.framework) == _spatial(groups[-1][-1], table.framework):
+            groups[-1].append(row)
         else:
-            stages.append([row])
+            groups.append([row])
+    return groups
+
+
+def stage_summary(stage: list[LayerRow]) -> str:
+    """`12 layers: 5 conv, 4 norm, 3 activation`: what a group of layers holds (its three commonest roles)."""
+    kinds = Counter(role(row.kind) for row in stage)
+    return f"{len(stage)} layers: " + ", ".join(f"{count} {name}" for name, count in kinds.most_common(3))
+
+
+def boxes(table: LayerTable, max_boxes: int = MAX_BOXES) -> list[Box]:
+    """The boxes to draw: one per leaf layer, or one per stage of equal spatial size when there are too many."""
     result = []
-    for stage in stages:
+    for stage in stages(table, max_boxes):
         if len(stage) == 1:
             row = stage[0]
             result.append(Box(row.kind, f"{format_shape(row.output_shape)} · {row.parameters:,} params", role(row.kind)))
             continue
-        kinds = Counter(role(row.kind) for row in stage)
-        summary = ", ".join(f"{count} {name}" for name, count in kinds.most_common(3))
         parameters = sum(row.parameters for row in stage)
-        result.append(Box(f"{len(stage)} layers: {summary}",
-                          f"{format_shape(stage[-1].output_shape)} · {parameters:,} params", "stage"))
+        result.append(Box(stage_summary(stage), f"{format_shape(stage[-1].output_shape)} · {parameters:,} params",
+                          "stage"))
     return result
 
 

@@ -61,3 +61,28 @@ def row_figures(row: dict, predictions: np.ndarray, dataset, out_dir: Path, grid
                            title=f"{row_label(row)}: test predictions (true → predicted, mistakes in red)",
                            path=out_dir / names["predictions"])
     return names
+
+
+def plot_top_losses(panels: list[np.ndarray], top: list[dict], title: str, note: str = "", path=None):
+    """The top losses side by side: each panel (uint8 (H, W, 3): the image, with its Grad-CAM overlay when there is
+    one) titled `true → predicted probability` and its loss; mistakes in red, right answers in green."""
+    import matplotlib.pyplot as plt
+
+    count = max(len(panels), 1)
+    height = 3.2 + (0.3 if note else 0)
+    figure, axes = plt.subplots(1, count, figsize=(2.1 * count, height), squeeze=False)
+    for axis, pixels, item in zip(axes.flat, panels, top):
+        axis.imshow(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels, cmap="gray", interpolation="nearest")
+        wrong = item["true"] != item["predicted"]
+        axis.set_title(f"{item['true']}\n→ {item['predicted']} {100 * item['probability']:.0f}%\nloss "
+                       f"{item['loss']:.2f}", fontsize=9, color=plots.MISTAKE_COLOR if wrong else plots.CORRECT_COLOR)
+    for axis in axes.flat:
+        axis.axis("off")
+    figure.suptitle(title, fontsize=10)
+    if note:
+        figure.text(0.5, 0.01, note, ha="center", va="bottom", fontsize=8, color="#555555", wrap=True)
+    figure.tight_layout(rect=(0, 0.3 / height if note else 0, 1, 1 - 0.3 / height))
+    if path is not None:
+        plots.save_figure(figure, path)
+        plt.close(figure)
+    return figure

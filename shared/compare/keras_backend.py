@@ -61,6 +61,19 @@ def predict(model, dataset) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(outputs), np.concatenate(labels).astype(np.int64)
 
 
+def test_pixels(dataset, indices) -> np.ndarray:
+    """The prepared images at `indices` of a test dataset (train=False: the split's order), (N, H, W, C):
+    exactly what the model was given, for Grad-CAM."""
+    wanted, found, start = {int(i) for i in indices}, {}, 0
+    for images, _ in dataset:
+        for offset in wanted.intersection(range(start, start + len(images))):
+            found[offset] = np.asarray(images[offset - start], dtype=np.float32)
+        start += len(images)
+        if len(found) == len(wanted):
+            break
+    return np.stack([found[int(i)] for i in indices]) if len(indices) else np.zeros((0, 1, 1, 1), np.float32)
+
+
 def latency_ms(model, input_shape, batch_size: int, repeats: int, eager: bool = False) -> float:
     """Per-image latency of the model compiled as one graph (what `model.predict` runs), or called eagerly."""
     import tensorflow as tf

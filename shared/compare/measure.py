@@ -27,6 +27,7 @@ REGULARISERS = {"augmentation": "augmentation", "weight_decay": "weight decay", 
 class RowOutcome:
     row: dict                          # the row of results.json
     predictions: np.ndarray | None = None  # (N_test,) predicted classes of the first seed, for the figures
+    first: "SeedRun | None" = None     # the first seed's model, loaders and logits: interpreted, then let go
 
 
 def backend_for(framework: str):
@@ -238,7 +239,7 @@ def measure_row(spec: RowSpec, dataset, config, out_dir) -> RowOutcome:
     row.update(_save(spec, first.model, dataset, inputs, out_dir,
                      {"seed": first.seed, "best_epoch": first_result["best_epoch"],
                       "test_accuracy": first_result["test_accuracy"]}))
-    return RowOutcome(row, metrics.as_predictions(first.logits))
+    return RowOutcome(row, metrics.as_predictions(first.logits), first)
 
 
 def run_row(spec: RowSpec, dataset, config, out_dir) -> RowOutcome:

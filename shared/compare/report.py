@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from shared.atomic import write_text
+from shared.compare.interpretation import next_steps, pair_text
 from shared.compare.table import LEGEND, row_label, table_cells
 
 DEFINITIONS = [
@@ -168,6 +169,113 @@ def figures_section(results: dict, out_dir: Path) -> Section:
     return Section("Figures", markdown, page)
 
 
+def _layer_table(architecture: dict) -> tuple[str, str]:
+    """The compact layer table (shared/compare/layers.py) as Markdown and as HTML."""
+    headers = ["stage" if architecture["grouped"] else "layer", "type", "output shape", "parameters"]
+    cells = [[("&nbsp;&nbsp;" * (line["depth"] - 1)) + f"`{line['name']}`", line["kind"], line["output_shape"],
+              f"{line['parameters']:,}"] for line in architecture["layers"]]
+    markdown = "\n".join(["| " + " | ".join(headers) + " |", "|---|---|---|---:|",
+                          *("| " + " | ".join(row) + " |" for row in cells)])
+    page = ("<div class='scroll'><table class='layers'><tr>" + "".join(f"<th>{h}</th>" for h in headers) + "</tr>"
+            + "".join(f"<tr><td style='padding-left:{0.5 + 1.2 * (line['depth'] - 1)}em'>{html.escape(line['name'])}"
+                      f"</td><td>{html.escape(line['kind'])}</td><td>{html.escape(line['output_shape'])}</td>"
+                      f"<td>{line['parameters']:,}</td></tr>" for line in architecture["layers"])
+            + "</table></div>")
+    return markdown, page
+
+
+def _architecture_line(architecture: dict) -> str:
+    shape = " x ".join(str(v) for v in architecture["input_shape"])
+    count, shown = architecture["layer_count"], len(architecture["layers"])
+    listed = (f"one line per stage of its {count} layers" if architecture["grouped"]
+              else f"all {count} layers" if shown == count else f"{shown} of its {count} layers (to depth 2)")
+    return (f"{architecture['model_name']} ({architecture['framework']}), input {shape}: "
+            f"{architecture['total_parameters']:,} parameters ({architecture['trainable_parameters']:,} trainable); "
+            f"{listed}, every layer in {architecture['all_layers']}")
+
+
+def _row_interpretation(row: dict, out_dir: Path) -> tuple[str, str]:
+    """One row's sentence, confused pairs and top-loss figure, as Markdown and as HTML."""
+    found, label = row["interpretation"], row_label(row)
+    if "unavailable" in found:
+        why = found["unavailable"]
+        return f"### {label}\n\n{why}", f"<h3>{html.escape(label)}</h3><p>{html.escape(why)}</p>"
+    pairs = [pair_text(pair) for pair in found["confused_pairs"]] or ["no class taken for another"]
+    pairs_md, pairs_html = _items(pairs)
+    layer, why = found["gradcam"].get("layer"), found["gradcam"].get("unavailable", "")
+    heat_md = f"Grad-CAM at layer `{layer}`." if layer else f"{why[:1].upper()}{why[1:]}."
+    heat_html = (f"Grad-CAM at layer <code>{html.escape(layer)}</code>." if layer
+                 else html.escape(f"{why[:1].upper()}{why[1:]}."))
+    mistakes = f"{found['mistakes']} of {found['tested']} test images wrong"
+    figure = row["figures"]["top_losses"]
+    return (f"### {label}\n\n**Act on it:** {found['action']}\n\nMost confused ({mistakes}):\n\n{pairs_md}\n\n"
+            f"![{label}: top losses]({figure})\n\n{heat_md}",
+            f"<h3>{html.escape(label)}</h3><p><b>Act on it:</b> {html.escape(found['action'])}</p><p>Most confused "
+            f"({html.escape(mistakes)}):</p>{pairs_html}<figure>{_image(out_dir, figure)}<figcaption class='note'>"
+            f"{heat_html}</figcaption></figure>")
+
+
+def interpretation_section(results: dict, out_dir: Path) -> Section | None:
+    """Per row: one sentence to act on, its most confused class pairs and its top losses with Grad-CAM."""
+    rows = [row for row in _measured(results) if row.get("interpretation")]
+    if not rows:
+        return None
+    intro = ("From each row's first-seed model (the one saved): the test images with the highest loss, its most "
+             "confident mistakes, with Grad-CAM's heat on what it looked at for the class it predicted; the class "
+             "pairs it confuses most; and one thing to do about it.")
+    parts = [_row_interpretation(row, out_dir) for row in rows]
+    return Section("What each model gets wrong", "\n\n".join([intro, *(md for md, _ in parts)]),
+                   f"<p>{html.escape(intro)}</p>" + "".join(page for _, page in parts))
+
+
+def architecture_section(results: dict, out_dir: Path) -> Section | None:
+    """Per row, folded: the compact layer table and the drawn diagram."""
+    rows = [row for row in _measured(results) if row.get("architecture")]
+    if not rows:
+        return None
+    markdown, page = [], []
+    for row in rows:
+        architecture, label = row["architecture"], row_label(row)
+        if "unavailable" in architecture:
+            markdown.append(f"- {label}: {architecture['unavailable']}")
+            page.append(f"<p>{html.escape(label)}: {html.escape(architecture['unavailable'])}</p>")
+            continue
+        line = _architecture_line(architecture)
+        table_md, table_html = _layer_table(architecture)
+        diagram = row["figures"].get("architecture")
+        markdown.append(f"<details><summary>{label}: {architecture['total_parameters']:,} parameters</summary>\n\n"
+                        f"{line}.\n\n{table_md}\n\n" + (f"![{label}: diagram]({diagram})\n\n" if diagram else "")
+                        + "</details>")
+        page.append(f"<details><summary>{html.escape(label)}: {architecture['total_parameters']:,} parameters"
+                    f"</summary><p>{html.escape(line)}.</p><div class='side'>{table_html}"
+                    + (_figure(out_dir, f"{label}: block diagram", diagram) if diagram else "") + "</div></details>")
+    intro = "Each row's model, layer by layer, with output shapes (per image) and parameter counts; click to open."
+    return Section("Architectures", intro + "\n\n" + "\n\n".join(markdown),
+                   f"<p>{html.escape(intro)}</p>" + "".join(page))
+
+
+def next_section(results: dict, out_dir: Path) -> Section | None:
+    lines = next_steps(_measured(results), row_label)
+    if not lines:
+        return None
+    markdown, page = _items(lines)
+    return Section("What I would try next", markdown, page)
+
+
+def tensorboard_section(results: dict, out_dir: Path) -> Section | None:
+    rows = [row for row in _measured(results) if row.get("tensorboard")]
+    if not rows:
+        return None
+    command = f"tensorboard --logdir {Path(out_dir) / 'tensorboard'}"
+    seeds = ", one folder per training seed" if any(len(row["tensorboard"]) > 1 for row in rows) else ""
+    text = ("Every row's loss, accuracy and learning rate per epoch, both frameworks on the same charts "
+            f"(epoch_loss, epoch_accuracy, epoch_learning_rate; runs <row>/train and <row>/validation{seeds}). "
+            "Open them with")
+    markdown, page = _items([f"{row_label(row)}: " + ", ".join(row["tensorboard"]) for row in rows])
+    return Section("TensorBoard", f"{text} `{command}`.\n\n{markdown}",
+                   f"<p>{html.escape(text)} <code>{html.escape(command)}</code>.</p>{page}")
+
+
 def definitions_section(results: dict, out_dir: Path) -> Section:
     markdown, page = _items(DEFINITIONS)
     return Section("How each number is measured", markdown, page)
@@ -185,7 +293,8 @@ def environment_section(results: dict, out_dir: Path) -> Section:
 # Each function gives one section (or None to leave it out), in this order.
 SECTIONS: list[Callable[[dict, Path], Section | None]] = [
     verdict_section, table_section, spread_section, recipe_section, diagnosis_section, figures_section,
-    definitions_section, environment_section]
+    interpretation_section, architecture_section, next_section, tensorboard_section, definitions_section,
+    environment_section]
 
 
 def sections(results: dict, out_dir: Path) -> list[Section]:
@@ -207,7 +316,9 @@ td.best{background:#e3f6e3;font-weight:bold}
 .legend{font-size:13px;color:#555}img{max-width:100%;border:1px solid #eee}table.recipes{table-layout:fixed;width:100%}
 table.recipes td,table.recipes th{text-align:left;vertical-align:top}table.recipes th:first-child{width:8em}
 figure{margin:1em 0}figcaption{font-weight:bold;margin-bottom:.3em}.env{font-size:13px;color:#555}
-details{margin:.4em 0}summary{cursor:pointer;font-weight:bold;padding:.3em 0}"""
+details{margin:.4em 0}summary{cursor:pointer;font-weight:bold;padding:.3em 0}h3{margin:1.2em 0 .3em}
+.note{font-weight:normal;font-size:13px;color:#555}table.layers td:nth-child(-n+2),table.layers th{text-align:left}
+.side{display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start}.side figure{margin:0}"""
 
 
 def html_report(results: dict, out_dir: Path) -> str:

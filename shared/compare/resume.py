@@ -68,7 +68,8 @@ def saved_config(out_dir: str | os.PathLike) -> CompareConfig:
 
 def prepare(out_dir: Path, config: CompareConfig) -> None:
     """Before any row: remove what killed writers left, refuse a directory of another run, record this run."""
-    folders = [out_dir, out_dir / ROWS_DIR, out_dir / "figures", *(out_dir / "checkpoints").glob("*/")]
+    folders = [out_dir, out_dir / ROWS_DIR, out_dir / "figures", out_dir / "architecture",
+               *(out_dir / "checkpoints").glob("*/")]
     removed = [path for folder in folders for path in remove_stale(folder)]  # only the folders a run writes
     if removed:
         print(f"removed {len(removed)} unfinished file(s) that an interrupted run left in {out_dir}", flush=True)
@@ -147,6 +148,9 @@ def _check_row(spec, dataset, out_dir: Path) -> dict:
     missing = [name for name in row["figures"].values() if not _inside(out_dir, name).is_file()]
     if missing:
         raise ValueError(f"its figure {missing[0]} is missing")
+    empty = [name for name in row.get("tensorboard", []) if not any(_inside(out_dir, name).rglob("events.out.tfevents.*"))]
+    if empty:
+        raise ValueError(f"its TensorBoard folder {empty[0]} holds no event file")
     return row
 
 

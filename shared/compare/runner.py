@@ -14,6 +14,7 @@ from shared.compare.measure import run_row
 from shared.compare.plan import plan_rows
 from shared.compare.recipe import statement, statement_text
 from shared.compare.report import write_reports
+from shared.compare.row_report import row_material
 from shared.compare.results import SCHEMA_VERSION, write_results
 from shared.compare.spread import spread_for
 from shared.compare.verdict import difference_sentences, verdict
@@ -62,6 +63,8 @@ def run_one(index: int, specs, dataset, config: CompareConfig, out_dir: Path) ->
     outcome = run_row(spec, dataset, config, out_dir)
     if outcome.row["status"] == "ok":
         outcome.row["figures"] = row_figures(outcome.row, outcome.predictions, dataset, out_dir, config.prediction_grid)
+        outcome.row.update(row_material(outcome.row, spec, outcome.first, dataset, out_dir))
+        outcome.first = None                   # the model and its loaders are no longer needed
         resume.save_row(outcome.row, out_dir)  # last: the row is finished
     _announce(index, len(specs), spec, outcome, time.perf_counter() - start)
     return outcome.row

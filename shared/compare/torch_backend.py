@@ -83,6 +83,19 @@ def predict(model, loader) -> tuple[np.ndarray, np.ndarray]:
     return torch.cat(outputs).numpy(), torch.cat(labels).numpy()
 
 
+def test_pixels(loader, indices) -> np.ndarray:
+    """The prepared images at `indices` of a test loader (train=False: the dataset's order), channels last
+    (N, H, W, C): exactly what the model was given, for Grad-CAM."""
+    wanted, found, start = {int(i) for i in indices}, {}, 0
+    for images, _ in loader:
+        for offset in wanted.intersection(range(start, start + len(images))):
+            found[offset] = images[offset - start].permute(1, 2, 0).float().cpu().numpy()
+        start += len(images)
+        if len(found) == len(wanted):
+            break
+    return np.stack([found[int(i)] for i in indices]) if len(indices) else np.zeros((0, 1, 1, 1), np.float32)
+
+
 def latency_ms(model, input_shape, batch_size: int, repeats: int, eager: bool = False) -> float:
     """Per-image latency of PyTorch's usual inference path (eager is the usual path: `eager` changes nothing)."""
     model.eval()

@@ -132,23 +132,35 @@ def _torch_maps(model, batch: np.ndarray, layer, class_indices):
     import torch
     from captum.attr import LayerGradCam
 
-    images = torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()   # (N, C, H, W)
+    device = next(model.parameters(), torch.empty(0)).device
+    images = torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous().to(device)   # (N, C, H, W)
+    seen = {}
+
+    def forward(inputs):   # the model, keeping the logits of captum's own forward pass
+        outputs = model(inputs)
+        seen["logits"] = outputs.detach().float().cpu().numpy()                 # (N, num_classes)
+        if class_indices is not None:
+            _targets(seen["logits"], class_indices)   # a clear ValueError before captum picks the classes
+        return outputs
+
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode(False), torch.enable_grad():
-            with torch.no_grad():
-                logits = model(images).float().numpy()                       # (N, num_classes)
-            classes = _targets(logits, class_indices)
+            if class_indices is None:   # the predictions first: one more forward pass
+                with torch.no_grad():
+                    forward(images)
+            classes = _targets(seen["logits"], None) if class_indices is None else class_indices
             images.requires_grad_(True)  # a graph to the layer even when every parameter is frozen
-            maps = LayerGradCam(model, layer).attribute(images, target=[int(c) for c in classes],
-                                                        relu_attributions=True)  # (N, 1, h, w)
+            maps = LayerGradCam(forward, layer).attribute(images, target=[int(c) for c in np.ravel(classes)],
+                                                          relu_attributions=True)  # (N, 1, h, w)
+            classes = _targets(seen["logits"], classes)
     finally:
         model.train(was_training)
     if maps.ndim != 4:
         raise GradCamUnavailable(f"the Grad-CAM layer's output has shape {tuple(maps.shape)}, not (N, 1, h, w): "
                                  f"name a convolutional layer")
-    return maps[:, 0].detach().float().numpy(), logits, classes
+    return maps[:, 0].detach().float().cpu().numpy(), seen["logits"], classes
 
 
 def _keras_maps(model, batch: np.ndarray, layer, class_indices):
