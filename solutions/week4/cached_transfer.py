@@ -153,10 +153,13 @@ def fit_head(top: Top, cache: tuple, config: CachedConfig, device="cpu", seed: i
         top.head.bias.copy_(probe.bias - (probe.weight * mean / std).sum(1))
 
 
-def _evaluate(top: Top, cache: tuple, config: CachedConfig, device, smoothing: float = 0.0) -> tuple[float, float]:
+def _evaluate(top: Top, cache: tuple, config: CachedConfig, device) -> tuple[float, float]:
+    """(loss, accuracy) on a cache, with flip TTA when it holds mirrored copies. The loss is the training loss,
+    label smoothing included (as Keras reports val_loss), so that train and validation losses, and the probe's
+    epoch and the later ones, are the same function: week 3's diagnosis compares them."""
     plain, mirrored, labels = cache
     logits = top_logits(top, plain, mirrored, bf16=config.bf16, device=device)
-    loss = F.cross_entropy(logits, labels, label_smoothing=smoothing)
+    loss = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
     return loss.item(), (logits.argmax(1) == labels).float().mean().item()
 
 
@@ -228,9 +231,7 @@ def fine_tune_cached(model: nn.Module, train_loader, val_loader, *, epochs: int,
     train = cache_activations(bottom, train_loader, bf16=config.bf16, device=device)
     val = cache_activations(bottom, val_loader, bf16=config.bf16, device=device)
     fit_head(top, train, config, device, seed)
-    # the training loss of every later epoch is label-smoothed: measure the probe's the same way, or the history
-    # shows a jump from epoch 1 to 2 that is only the change of loss (and week 3's diagnosis reads it as divergence)
-    train_loss, train_acc = _evaluate(top, (train[0], None, train[2]), config, device, config.label_smoothing)
+    train_loss, train_acc = _evaluate(top, (train[0], None, train[2]), config, device)
     val_loss, val_acc = _evaluate(top, val, config, device)
     history = {"train_loss": [train_loss], "train_acc": [train_acc], "val_loss": [val_loss], "val_acc": [val_acc],
                "epoch_time_s": [time.perf_counter() - start], "lr": [learning_rate]}

@@ -153,16 +153,16 @@ def fine_tune_keras_cached(model: keras.Model, train_ds, val_ds, *, epochs: int,
     val = cache_keras_activations(bottom, val_x)
     fit_keras_head(top, pool, plain, mirrored, train_y, config, seed)
 
-    def scores(views, labels, smoothing=0.0):
+    def scores(views, labels, smoothing=config.label_smoothing):
+        """(loss, accuracy) with flip TTA; the loss is the training loss, label smoothing included (Keras's own
+        val_loss is too), so that every epoch's train and validation losses are the same function."""
         logits = np.asarray(predict_tta(top, *views), dtype=np.float64)
         log_p = logits - logits.max(1, keepdims=True)
         log_p -= np.log(np.exp(log_p).sum(1, keepdims=True))
         loss = (1 - smoothing) * -log_p[np.arange(len(labels)), labels] + smoothing * -log_p.mean(1)
         return float(loss.mean()), float((logits.argmax(1) == labels).mean())
 
-    # label-smoothed like the training loss of every later epoch (see cached_transfer.py)
-    (train_loss, train_acc), (val_loss, val_acc) = (scores((plain, None), train_y, config.label_smoothing),
-                                                    scores(val, val_y))
+    (train_loss, train_acc), (val_loss, val_acc) = scores((plain, None), train_y), scores(val, val_y)
     history = {"train_loss": [train_loss], "train_acc": [train_acc], "val_loss": [val_loss], "val_acc": [val_acc],
                "epoch_time_s": [time.perf_counter() - start], "lr": [learning_rate]}
     best = [val_acc, top.get_weights()]

@@ -154,9 +154,13 @@ def fit_head(top: Top, cache: tuple, config: CachedConfig, device="cpu", seed: i
 
 
 def _evaluate(top: Top, cache: tuple, config: CachedConfig, device) -> tuple[float, float]:
+    """(loss, accuracy) on a cache, with flip TTA when it holds mirrored copies. The loss is the training loss,
+    label smoothing included (as Keras reports val_loss), so that train and validation losses, and the probe's
+    epoch and the later ones, are the same function: week 3's diagnosis compares them."""
     plain, mirrored, labels = cache
     logits = top_logits(top, plain, mirrored, bf16=config.bf16, device=device)
-    return F.cross_entropy(logits, labels).item(), (logits.argmax(1) == labels).float().mean().item()
+    loss = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
+    return loss.item(), (logits.argmax(1) == labels).float().mean().item()
 
 
 def train_top(top: Top, cache: tuple, *, epochs: float, config: CachedConfig, val: tuple | None = None,
