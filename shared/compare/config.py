@@ -17,8 +17,8 @@ DEFAULT_MODELS = ("cnn", "resnet_cnn", "transfer_lite0")
 LSTM_NOTE = ("The week-2 LSTM (--models lstm) is not a default row: reading a `shapes` image row by row it reaches "
              "only about 45 % here (8,000 training images, 12 to 20 epochs), because a row of raw colour values "
              "means something different wherever the shape, its colour and the background happen to be. On "
-             "centred grey images whose rows mean the same thing in every picture it does well: "
-             "`workbook compare --dataset fashion-mnist --models cnn lstm`.")
+             "centred grey images, whose rows mean the same thing in every picture, reading rows makes sense: try "
+             "`workbook compare --dataset fashion-mnist --models cnn lstm` (the data is downloaded once).")
 
 
 @dataclass
