@@ -23,7 +23,19 @@ def _chooses_a_backend(node: ast.AST) -> bool:
     if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store):
         key = node.slice
         return isinstance(key, ast.Constant) and key.value in ("backend", "MPLBACKEND")
-    return isinstance(node, ast.Constant) and node.value == "MPLBACKEND"
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("setdefault", "putenv"):
+        return any(isinstance(arg, ast.Constant) and arg.value == "MPLBACKEND" for arg in node.args[:1])
+    if isinstance(node, ast.Dict):   # an environment handed to a subprocess
+        return any(isinstance(key, ast.Constant) and key.value == "MPLBACKEND" for key in node.keys)
+    return False   # reading it, or removing it so that a notebook's kernel keeps its inline backend, is allowed
+
+
+def test_the_check_tells_choosing_from_removing():
+    choose = ['os.environ["MPLBACKEND"] = "Agg"', 'os.environ.setdefault("MPLBACKEND", "Agg")', 'matplotlib.use("Agg")',
+              'plt.switch_backend("agg")', 'subprocess.run(cmd, env={"MPLBACKEND": "Agg"})']
+    leave = ['os.environ.pop("MPLBACKEND", None)', 'print(os.environ.get("MPLBACKEND"))']
+    assert all(any(_chooses_a_backend(n) for n in ast.walk(ast.parse(code))) for code in choose)
+    assert not any(_chooses_a_backend(n) for code in leave for n in ast.walk(ast.parse(code)))
 
 
 def test_no_module_of_shared_names_a_backend():
