@@ -24,7 +24,7 @@ compare: install            ## the main job: both frameworks, same data, one rep
 quick: install              ## the same in under 3 minutes
 	$(BIN)/workbook compare --quick $(ARGS)
 
-test: install               ## everything CI runs (about 15 minutes on 2 cores)
+test: install               ## everything CI runs (about 20 minutes on 2 cores)
 	$(BIN)/pytest tests -q --durations=15 $(ARGS)
 
 test-fast: install          ## while editing: everything but the tests marked slow (a few minutes)
