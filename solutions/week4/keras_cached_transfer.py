@@ -153,14 +153,14 @@ def fine_tune_keras_cached(model: keras.Model, train_ds, val_ds, *, epochs: int,
     val = cache_keras_activations(bottom, val_x)
     fit_keras_head(top, pool, plain, mirrored, train_y, config, seed)
 
-    def scores(views, labels, smoothing=config.label_smoothing):
-        """(loss, accuracy) with flip TTA; the loss is the training loss, label smoothing included (Keras's own
-        val_loss is too), so that every epoch's train and validation losses are the same function."""
-        logits = np.asarray(predict_tta(top, *views), dtype=np.float64)
-        log_p = logits - logits.max(1, keepdims=True)
-        log_p -= np.log(np.exp(log_p).sum(1, keepdims=True))
-        loss = (1 - smoothing) * -log_p[np.arange(len(labels)), labels] + smoothing * -log_p.mean(1)
-        return float(loss.mean()), float((logits.argmax(1) == labels).mean())
+    loss_fn = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing)
+
+    def scores(views, labels):
+        """(loss, accuracy) with flip TTA; the loss is the top's training loss, label smoothing included (Keras's
+        own val_loss is too), so that every epoch's train and validation losses are the same function."""
+        logits = predict_tta(top, *views)
+        loss = loss_fn(keras.ops.one_hot(labels, logits.shape[1]), logits)
+        return float(loss), float((logits.argmax(1) == labels).mean())
 
     (train_loss, train_acc), (val_loss, val_acc) = scores((plain, None), train_y), scores(val, val_y)
     history = {"train_loss": [train_loss], "train_acc": [train_acc], "val_loss": [val_loss], "val_acc": [val_acc],
