@@ -121,3 +121,18 @@ def test_diagnosis_counts_epochs_from_one_and_knows_the_row_keeps_its_best_epoch
     assert "at epoch 2 " in result["message"]                       # week 3 says epoch 1 (0-based): the 2nd epoch
     assert "early stopping" not in result["message"] and "already keeps its best" in result["message"]
     assert "uses dropout" in result["advice"] and "augmentation, weight decay, label smoothing" in result["advice"]
+
+
+def test_a_flat_loss_after_a_fitted_first_epoch_is_not_called_a_learning_rate_too_low():
+    """Week 4's first epoch is a fitted linear probe: if fine-tuning then leaves the training loss flat, the advice
+    must not be "raise the learning rate"; a from-scratch row with a flat loss still gets that advice."""
+    probe_first = {"train_loss": [0.894, 0.908], "val_loss": [0.987, 0.993], "train_acc": [1.0, 0.867],
+                   "val_acc": [0.933, 0.808], "best_epoch": 0}
+    facts = {"augmentation": "flip", "weight_decay": 0.05, "dropout": "0", "label_smoothing": 0.1}
+    result = diagnose(probe_first, facts)
+    assert result["verdict"] == "not converging"
+    assert "raise it" not in result["advice"] and "already fits the training set (100% train" in result["advice"]
+    assert "epoch 1)" in result["advice"]                          # the kept epoch, counted from 1
+    from_scratch = {"train_loss": [2.30, 2.29, 2.28], "val_loss": [2.30, 2.29, 2.29], "train_acc": [0.1, 0.11, 0.12],
+                    "val_acc": [0.1, 0.1, 0.11], "best_epoch": 2}
+    assert "raise it" in diagnose(from_scratch, facts)["advice"]

@@ -44,7 +44,7 @@ def register(subparsers) -> None:
                         help=f"timed repeats per latency median (default {defaults.latency_repeats})")
     parser.add_argument("--data-efficiency", type=int, nargs="*", metavar="N",
                         help="training images per class for the CNN-vs-transfer plot, 0 meaning all "
-                             f"(default {' '.join(map(str, defaults.data_efficiency))}; none to skip it)")
+                             f"(default {' '.join(map(str, defaults.data_efficiency))}; the flag alone, with no N, skips it)")
     parser.add_argument("--nproc", type=int, default=defaults.nproc,
                         help="train each PyTorch row with N data-parallel processes (torch.distributed, torchrun's "
                              "machinery); rows whose trainer cannot, and Keras rows, run on one")

@@ -1,6 +1,7 @@
 """One row of the comparison: build, train, evaluate, time and save one model (either framework), once per seed."""
 from __future__ import annotations
 
+import math
 import re
 import time
 import traceback
@@ -48,9 +49,20 @@ def _one_based(text: str) -> str:
     return re.sub(r"\bepoch (\d+)", lambda match: f"epoch {int(match[1]) + 1}", text)
 
 
-def fitting_advice(verdict: str, advice: str, facts: dict) -> str:
+STARTS_FITTED = 0.9   # a first epoch at this training accuracy (a linear probe, a pretrained model) has little left
+
+
+def fitting_advice(verdict: str, advice: str, facts: dict, history: dict | None = None) -> str:
     """Advice that fits what the row already does: every row keeps its best validation epoch's weights, so early
-    stopping is never news; for an overfitting row, name the regularisers its recipe does not use yet."""
+    stopping is never news; for an overfitting row, name the regularisers its recipe does not use yet. A flat
+    training loss after a first epoch that already fits the training set (week 4's linear probe) is not a
+    learning rate too low: there was little loss left to lose."""
+    first_acc = float((history or {}).get("train_acc", [0.0])[0])
+    if verdict == "not converging" and first_acc >= STARTS_FITTED and math.isfinite(first_acc):
+        best = max(range(len(history["val_acc"])), key=history["val_acc"].__getitem__)
+        return (f"its first epoch already fits the training set ({first_acc:.0%} train accuracy), so the later "
+                f"epochs had little loss left to lose; it keeps its best validation epoch (epoch {best + 1}); if "
+                "the later epochs lowered validation accuracy, lower their learning rate or give them more data")
     if verdict != "overfitting":
         return advice
     unused = [name for key, name in REGULARISERS.items() if facts.get(key) in (0, 0.0, "none", None, "")]
@@ -65,7 +77,7 @@ def diagnose(history: dict, facts: dict | None = None) -> dict:
     result = reference.diagnose(history)
     gap = float(history["train_acc"][-1] - history["val_acc"][-1])
     evidence = _one_based(result.evidence)
-    advice = fitting_advice(result.verdict, result.advice, facts) if facts is not None else result.advice
+    advice = fitting_advice(result.verdict, result.advice, facts, history) if facts is not None else result.advice
     message = f"{result.verdict.capitalize()}: {evidence}. Next: {advice}."
     return {"verdict": result.verdict, "message": message, "evidence": evidence, "advice": advice, "gap": gap}
 

@@ -56,20 +56,28 @@ def cache_keras_activations(bottom: keras.Model, images: np.ndarray, batch_size:
 
 def fit_keras_head(top: keras.Model, pool: keras.Model, plain: np.ndarray, mirrored, labels: np.ndarray,
                    config: CachedConfig, seed: int = 0) -> None:
-    """Stage 1: the head (the top's last Dense) trained alone on the pooled features of the cached activations."""
+    """Stage 1, the linear probe, as the PyTorch twin's `fit_head` does it: the head (the top's last Dense) fit
+    alone on the standardised pooled features of the cached activations (and their mirror images), full batch,
+    Adam 1e-2 with an L2 penalty for `config.head_steps` steps; then the standardisation is folded into the
+    head's kernel and bias, so that the top takes raw activations again."""
     features = pool.predict(plain, batch_size=500, verbose=0)
     targets = labels
     if mirrored is not None:
         features = np.concatenate([features, pool.predict(mirrored, batch_size=500, verbose=0)])
         targets = np.concatenate([labels, labels])
+    mean, std = features.mean(0), features.std(0, ddof=1) + 1e-6
     head = _head(top)
+    keras.utils.set_random_seed(seed)
     inputs = keras.Input(features.shape[1:])
-    probe = keras.Model(inputs, head(inputs))
+    # torch's Adam(weight_decay=wd) adds wd * w to the gradient: an L2 penalty of wd / 2 * |w|^2 on the loss.
+    probe_layer = keras.layers.Dense(head.units, kernel_regularizer=keras.regularizers.L2(config.head_weight_decay / 2))
+    probe = keras.Model(inputs, probe_layer(inputs))
     probe.compile(optimizer=keras.optimizers.Adam(1e-2),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    keras.utils.set_random_seed(seed)
-    steps = max(1, len(targets) // 4096)
-    probe.fit(features, targets, batch_size=4096, epochs=max(1, config.head_steps // steps), verbose=0)
+    probe.fit((features - mean) / std, targets, batch_size=len(targets), epochs=config.head_steps, shuffle=False,
+              verbose=0)
+    kernel, bias = probe_layer.get_weights()
+    head.set_weights([kernel / std[:, None], bias - (mean / std) @ kernel])
 
 
 def _flip_batches(plain, mirrored, labels, batch_size: int, seed: int):
@@ -162,7 +170,11 @@ def fine_tune_keras_cached(model: keras.Model, train_ds, val_ds, *, epochs: int,
         loss = loss_fn(keras.ops.one_hot(labels, logits.shape[1]), logits)
         return float(loss), float((logits.argmax(1) == labels).mean())
 
-    (train_loss, train_acc), (val_loss, val_acc) = scores((plain, None), train_y), scores(val, val_y)
+    # The training set is scored like the validation set, after each epoch, on a fixed sample of its images: the
+    # probe's epoch, the later ones and validation are then the same measurement, which the diagnosis compares.
+    sample = np.random.default_rng(seed).permutation(len(train_y))[:config.score_images]
+    scored = ((plain[sample], mirrored[sample]), train_y[sample])
+    (train_loss, train_acc), (val_loss, val_acc) = scores(*scored), scores(val, val_y)
     history = {"train_loss": [train_loss], "train_acc": [train_acc], "val_loss": [val_loss], "val_acc": [val_acc],
                "epoch_time_s": [time.perf_counter() - start], "lr": [learning_rate]}
     best = [val_acc, top.get_weights()]
@@ -172,12 +184,13 @@ def fine_tune_keras_cached(model: keras.Model, train_ds, val_ds, *, epochs: int,
                 self.start = time.perf_counter()
 
             def on_epoch_end(self, epoch, logs=None):
-                loss, acc = scores(val, val_y)
-                history["train_loss"].append(float(logs["loss"]))
-                history["train_acc"].append(float(logs["accuracy"]))
+                elapsed = time.perf_counter() - self.start
+                (train_loss, train_acc), (loss, acc) = scores(*scored), scores(val, val_y)
+                history["train_loss"].append(train_loss)
+                history["train_acc"].append(train_acc)
                 history["val_loss"].append(loss)
                 history["val_acc"].append(acc)
-                history["epoch_time_s"].append(time.perf_counter() - self.start)
+                history["epoch_time_s"].append(elapsed)
                 history["lr"].append(config.learning_rate * config.backbone_lr_factor)
                 if acc > best[0]:
                     best[:] = [acc, top.get_weights()]
