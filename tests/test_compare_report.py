@@ -136,3 +136,22 @@ def test_a_flat_loss_after_a_fitted_first_epoch_is_not_called_a_learning_rate_to
     from_scratch = {"train_loss": [2.30, 2.29, 2.28], "val_loss": [2.30, 2.29, 2.29], "train_acc": [0.1, 0.11, 0.12],
                     "val_acc": [0.1, 0.1, 0.11], "best_epoch": 2}
     assert "raise it" in diagnose(from_scratch, facts)["advice"]
+
+
+def test_recording_a_spread_keeps_other_data_and_replaces_the_same(tmp_path):
+    results = {"dataset": DATASET, "config": {"data_seed": 0}, "created": "first",
+               "environment": {"cpu": "x", "cpu_count": 2}}
+    measured = _row("cnn", "torch", 0.9, 0.01)
+    measured["per_seed"] = [{"test_accuracy": a} for a in (0.89, 0.9, 0.91)]
+    path = tmp_path / "spread.json"
+    spread_module.record_spread({**results, "rows": [measured]}, "run one", path)
+    other_data = {**results, "dataset": {**DATASET, "name": "folder:cifar10"}, "created": "second"}
+    spread_module.record_spread({**other_data, "rows": [{**measured, "test_accuracy_std": 0.02}]}, "run two", path)
+    again = {**results, "created": "third"}
+    record = spread_module.record_spread({**again, "rows": [{**measured, "test_accuracy_std": 0.03}]}, "run three",
+                                         path)
+    assert len(record["rows"]) == 2
+    single = _row("cnn", "torch", 0.9)
+    here, there = (spread_module.spread_for(r, single, record) for r in (results, other_data))
+    assert here["test_accuracy_std"] == 0.03 and "measured third with `run three`" in here["source"]
+    assert there["test_accuracy_std"] == 0.02 and "measured second with `run two`" in there["source"]

@@ -2,8 +2,9 @@
 
 With several seeds (`workbook compare --seeds 0 1 2`) a run measures it itself: the standard deviation over its
 seeds. A run with one seed has no spread of its own; it takes the one recorded in spread.json (next to this
-file) when that was measured for the same data and the same recipe, and says where the figure comes from.
-Record it from a several-seed run:
+file) when that was measured for the same row, data and recipe, and says where the figure comes from.
+Record it from a several-seed run (entries for other rows or data are kept; the same row, data and recipe is
+replaced):
 
     workbook compare --seeds 0 1 2 --out reports/spread
     python -m shared.compare.spread reports/spread/results.json      # rewrites shared/compare/spread.json
@@ -37,19 +38,29 @@ def recorded(path: Path = SPREAD_PATH) -> dict:
         return {}
 
 
+def _entries(record: dict) -> list[dict]:
+    """The recorded rows, each with its id, signature and where it was measured (older files: a dict by id)."""
+    rows = record.get("rows", [])
+    if isinstance(rows, dict):
+        return [{"id": key, **value} for key, value in rows.items()]
+    return list(rows)
+
+
 def spread_for(results: dict, row: dict, record: dict | None = None) -> dict | None:
     """{"test_accuracy_std", "macro_f1_std", "seeds", "source"} for a measured row, or None when unknown."""
     if row.get("test_accuracy_std") is not None:
         return {"test_accuracy_std": row["test_accuracy_std"], "macro_f1_std": row.get("macro_f1_std"),
                 "seeds": row["seeds"], "source": f"this run, seeds {', '.join(map(str, row['seeds']))}"}
     record = recorded() if record is None else record
-    entry = record.get("rows", {}).get(row["id"])
-    if not entry or entry.get("signature") != signature(results, row):
+    wanted = signature(results, row)
+    entry = next((e for e in _entries(record) if e["id"] == row["id"] and e.get("signature") == wanted), None)
+    if entry is None:
         return None
+    measured, command = entry.get("measured", record.get("measured", "?")), entry.get("command", record.get("command"))
     return {"test_accuracy_std": entry["test_accuracy_std"], "macro_f1_std": entry.get("macro_f1_std"),
             "seeds": entry["seeds"],
             "source": f"shared/compare/spread.json: seeds {', '.join(map(str, entry['seeds']))} of the same data "
-                      f"and recipe, measured {record.get('measured', '?')} with `{record.get('command', '?')}`"}
+                      f"and recipe, measured {measured} with `{command or '?'}`"}
 
 
 def exceeds(a: dict, b: dict) -> bool | None:
@@ -61,17 +72,23 @@ def exceeds(a: dict, b: dict) -> bool | None:
 
 
 def record_spread(results: dict, command: str, path: Path = SPREAD_PATH) -> dict:
-    """Write the spread of every several-seed row of `results` (a results.json) to `path`."""
-    rows = {row["id"]: {"signature": signature(results, row), "seeds": row["seeds"],
-                        "test_accuracy": [run["test_accuracy"] for run in row["per_seed"]],
-                        "test_accuracy_std": row["test_accuracy_std"], "macro_f1_std": row.get("macro_f1_std")}
-            for row in results["rows"] if row["status"] == "ok" and row.get("test_accuracy_std") is not None}
-    if not rows:
-        raise ValueError("no row of these results was trained with several seeds (--seeds 0 1 2)")
+    """Add the spread of every several-seed row of `results` (a results.json) to `path`: an entry per row, data
+    and recipe, with where it was measured; it replaces an entry of the same row, data and recipe, and keeps
+    the others (other data, other rows)."""
     env = results["environment"]
-    record = {"measured": results["created"], "command": command,
-              "environment": f"{env['cpu']}, {env['cpu_count']} cores, load average {env.get('load_average_1min')}",
-              "rows": rows}
+    where = {"measured": results["created"], "command": command,
+             "environment": f"{env['cpu']}, {env['cpu_count']} cores, load average {env.get('load_average_1min')}"}
+    new = [{"id": row["id"], "signature": signature(results, row), "seeds": row["seeds"],
+            "test_accuracy": [run["test_accuracy"] for run in row["per_seed"]],
+            "test_accuracy_std": row["test_accuracy_std"], "macro_f1_std": row.get("macro_f1_std"), **where}
+           for row in results["rows"] if row["status"] == "ok" and row.get("test_accuracy_std") is not None]
+    if not new:
+        raise ValueError("no row of these results was trained with several seeds (--seeds 0 1 2)")
+    old = recorded(path)
+    defaults = {key: old[key] for key in ("measured", "command", "environment") if key in old}
+    kept = [{**defaults, **entry} for entry in _entries(old)
+            if not any(entry["id"] == n["id"] and entry.get("signature") == n["signature"] for n in new)]
+    record = {"rows": kept + new}
     write_text(path, json.dumps(record, indent=2) + "\n")
     return record
 
@@ -86,8 +103,8 @@ def main(argv: list[str] | None = None) -> None:
     command = (f"workbook compare --dataset {config['dataset']} --size {config['size']} --seeds "
                f"{' '.join(map(str, config['seeds']))}")
     record = record_spread(results, command, Path(args.out))
-    print(f"wrote {args.out}: " + ", ".join(f"{name} ± {100 * row['test_accuracy_std']:.1f}"
-                                             for name, row in record["rows"].items()))
+    print(f"wrote {args.out}: " + ", ".join(f"{row['id']} ({row['signature']['dataset']}) ± "
+                                             f"{100 * row['test_accuracy_std']:.1f}" for row in record["rows"]))
 
 
 if __name__ == "__main__":
