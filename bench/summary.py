@@ -14,7 +14,7 @@ from pathlib import Path
 from bench.common import RESULTS, load_all
 
 GOALS = {"scratch": (0.90, 480.0), "transfer": (0.93, 1200.0), "probe": 0.85}
-SCRATCH_RUNS = ("improved_cnn", "improved_cnn_long", "improved_cnn_wide")
+SCRATCH_RUNS = ("improved_cnn", "improved_cnn_b512", "improved_cnn_long", "improved_cnn_wide")
 TRANSFER_RUNS = ("transfer", "transfer_keras")
 
 
@@ -146,7 +146,8 @@ def scratch_section(results: dict, peak_bf16: float | None) -> list[str]:
         rate = statistics.mean(r["images_per_s"] for r in runs)
         share = f"{result['train_flops_per_image'] * rate / 1e9 / peak_bf16:.0%}" if peak_bf16 else "–"
         mirror = statistics.mean(r["test_acc_by_tta"]["mirror"] for r in runs)
-        lines.append(f"| {name} (widths {tuple(result['config']['widths'])}) | {result['epochs']} | "
+        lines.append(f"| {name} (widths {tuple(result['config']['widths'])}, batch {result['config']['batch_size']}) "
+                     f"| {result['epochs']} | "
                      f"{statistics.mean(r['train_s'] for r in runs):.0f} s | {spread([r['test_acc'] for r in runs])} "
                      f"| {pct(mirror)} | {rate:.0f} | {share} |")
     return lines + [""]
