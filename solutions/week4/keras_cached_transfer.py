@@ -117,7 +117,7 @@ def train_keras_top(top: keras.Model, plain, mirrored, labels, *, epochs: int, c
     if val is not None:
         validation = (val[0].astype(np.float32), keras.utils.to_categorical(val[2], _head(top).units))
     return top.fit(batches, steps_per_epoch=steps_per_epoch, epochs=epochs, validation_data=validation,
-                   callbacks=list(callbacks), verbose=0)
+                   callbacks=list(callbacks), shuffle=False, verbose=0)  # the generator shuffles (seeded)
 
 
 class _WarmupThen(keras.optimizers.schedules.LearningRateSchedule):
