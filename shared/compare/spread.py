@@ -38,7 +38,7 @@ def recorded(path: Path = SPREAD_PATH) -> dict:
         return {}
 
 
-def _entries(record: dict) -> list[dict]:
+def entries(record: dict) -> list[dict]:
     """The recorded rows, each with its id, signature and where it was measured (older files: a dict by id)."""
     rows = record.get("rows", [])
     if isinstance(rows, dict):
@@ -53,7 +53,7 @@ def spread_for(results: dict, row: dict, record: dict | None = None) -> dict | N
                 "seeds": row["seeds"], "source": f"this run, seeds {', '.join(map(str, row['seeds']))}"}
     record = recorded() if record is None else record
     wanted = signature(results, row)
-    entry = next((e for e in _entries(record) if e["id"] == row["id"] and e.get("signature") == wanted), None)
+    entry = next((e for e in entries(record) if e["id"] == row["id"] and e.get("signature") == wanted), None)
     if entry is None:
         return None
     measured, command = entry.get("measured", record.get("measured", "?")), entry.get("command", record.get("command"))
@@ -86,7 +86,7 @@ def record_spread(results: dict, command: str, path: Path = SPREAD_PATH) -> dict
         raise ValueError("no row of these results was trained with several seeds (--seeds 0 1 2)")
     old = recorded(path)
     defaults = {key: old[key] for key in ("measured", "command", "environment") if key in old}
-    kept = [{**defaults, **entry} for entry in _entries(old)
+    kept = [{**defaults, **entry} for entry in entries(old)
             if not any(entry["id"] == n["id"] and entry.get("signature") == n["signature"] for n in new)]
     record = {"rows": kept + new}
     write_text(path, json.dumps(record, indent=2) + "\n")
