@@ -14,7 +14,7 @@ from pathlib import Path
 from bench.common import RESULTS, load_all
 
 GOALS = {"scratch": (0.90, 480.0), "transfer": (0.93, 1200.0), "probe": 0.85}
-SCRATCH_RUNS = ("improved_cnn", "improved_cnn_b512", "improved_cnn_long", "improved_cnn_wide")
+SCRATCH_RUNS = ("improved_cnn", "improved_cnn_b1024", "improved_cnn_b512", "improved_cnn_long", "improved_cnn_wide")
 TRANSFER_RUNS = ("transfer", "transfer_keras")
 
 
@@ -146,7 +146,7 @@ def scratch_section(results: dict, peak_bf16: float | None) -> list[str]:
         rate = statistics.mean(r["images_per_s"] for r in runs)
         share = f"{result['train_flops_per_image'] * rate / 1e9 / peak_bf16:.0%}" if peak_bf16 else "–"
         mirror = statistics.mean(r["test_acc_by_tta"]["mirror"] for r in runs)
-        lines.append(f"| {name} (widths {tuple(result['config']['widths'])}, batch {result['config']['batch_size']}) "
+        lines.append(f"| {name} (widths {tuple(result['config']['widths'])}, batch {result['config'].get('batch_size', '?')}) "
                      f"| {result['epochs']} | "
                      f"{statistics.mean(r['train_s'] for r in runs):.0f} s | {spread([r['test_acc'] for r in runs])} "
                      f"| {pct(mirror)} | {rate:.0f} | {share} |")
@@ -172,10 +172,12 @@ def scratch_seconds(result: dict) -> tuple[float, str]:
     calibration = result.get("calibration")
     if not calibration or measured <= 1.05 * result["budget_s"]:
         return measured, f"{measured:.0f} s"
-    quiet = result["epochs"] * calibration["s_per_epoch"]
+    quiet = result["epochs"] * calibration["s_per_epoch"] + calibration.get("fixed_s", 0.0)
     runs = [r["train_s"] for r in result["runs"]]
+    fixed = f" + {calibration['fixed_s']:.0f} s per run" if calibration.get("fixed_s") else ""
     return quiet, (f"{result['epochs']} epochs = {quiet:.0f} s at the rate timed before the runs "
-                   f"({calibration['s_per_epoch']:.1f} s/epoch, load: {calibration['load'].split('load average: ')[-1]}); "
+                   f"({calibration['s_per_epoch']:.1f} s/epoch{fixed}, load: "
+                   f"{calibration['load'].split('load average: ')[-1]}); "
                    f"the runs took {min(runs):.0f}-{max(runs):.0f} s while other jobs shared the 2 cores")
 
 

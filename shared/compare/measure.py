@@ -44,25 +44,19 @@ def backend_for(framework: str):
 
 # ---- diagnosis: week 3's, told in the report's terms ------------------------------------------------------------
 
-def _one_based(text: str) -> str:
-    """Week 3's diagnose counts epochs from 0 (history indices); the report counts them from 1, as the table does."""
-    return re.sub(r"\bepoch (\d+)", lambda match: f"epoch {int(match[1]) + 1}", text)
+def _one_based(text: str, offset: int = 1) -> str:
+    """Week 3's diagnose counts epochs from 0 (history indices); the report counts them from 1, as the table does.
+    `offset` adds the epochs left out of the history that was diagnosed."""
+    return re.sub(r"\bepoch (\d+)", lambda match: f"epoch {int(match[1]) + offset}", text)
 
 
-STARTS_FITTED = 0.9   # a first epoch at this training accuracy (a linear probe, a pretrained model) has little left
+STARTS_FITTED = 0.9   # a first epoch at this training accuracy (week 4's linear probe) had little loss left to lose
+CURVES = ("train_loss", "train_acc", "val_loss", "val_acc")
 
 
-def fitting_advice(verdict: str, advice: str, facts: dict, history: dict | None = None) -> str:
+def fitting_advice(verdict: str, advice: str, facts: dict) -> str:
     """Advice that fits what the row already does: every row keeps its best validation epoch's weights, so early
-    stopping is never news; for an overfitting row, name the regularisers its recipe does not use yet. A flat
-    training loss after a first epoch that already fits the training set (week 4's linear probe) is not a
-    learning rate too low: there was little loss left to lose."""
-    first_acc = float((history or {}).get("train_acc", [0.0])[0])
-    if verdict == "not converging" and first_acc >= STARTS_FITTED and math.isfinite(first_acc):
-        best = max(range(len(history["val_acc"])), key=history["val_acc"].__getitem__)
-        return (f"its first epoch already fits the training set ({first_acc:.0%} train accuracy), so the later "
-                f"epochs had little loss left to lose; it keeps its best validation epoch (epoch {best + 1}); if "
-                "the later epochs lowered validation accuracy, lower their learning rate or give them more data")
+    stopping is never news; for an overfitting row, name the regularisers its recipe does not use yet."""
     if verdict != "overfitting":
         return advice
     unused = [name for key, name in REGULARISERS.items() if facts.get(key) in (0, 0.0, "none", None, "")]
@@ -71,13 +65,32 @@ def fitting_advice(verdict: str, advice: str, facts: dict, history: dict | None 
     return f"{already}; try {', '.join(unused) + ', or ' if unused else ''}more training data"
 
 
+def _starts_fitted(history: dict) -> bool:
+    """A first epoch that already fits the training set, followed by more: week 3's "the training loss must fall
+    from the first epoch" does not apply to it (the loss had nowhere to fall), the rest of the diagnosis does."""
+    values = [float(v) for key in CURVES for v in history[key]]
+    return (len(history["train_loss"]) > 1 and all(math.isfinite(v) for v in values)
+            and float(history["train_acc"][0]) >= STARTS_FITTED)
+
+
 def diagnose(history: dict, facts: dict | None = None) -> dict:
     """Week 3's diagnosis of a history, as a dict for results.json, with the train/validation accuracy gap.
-    Epochs are counted from 1 and the advice fits the row's recipe (`facts`), when given."""
-    result = reference.diagnose(history)
+    Epochs are counted from 1 and the advice fits the row's recipe (`facts`), when given. When the first epoch
+    already fits the training set (a linear probe) and week 3 calls the flat loss after it "not converging", the
+    epochs after it are diagnosed instead, and the evidence says so."""
+    result, offset, before = reference.diagnose(history), 1, ""
+    if result.verdict == "not converging" and _starts_fitted(history):
+        result = reference.diagnose({key: list(history[key][1:]) for key in CURVES})
+        offset = 2
+        before = (f"after a first epoch that already fits the training set ({float(history['train_acc'][0]):.0%} "
+                  f"train accuracy, val {float(history['val_acc'][0]):.0%}), ")
     gap = float(history["train_acc"][-1] - history["val_acc"][-1])
-    evidence = _one_based(result.evidence)
-    advice = fitting_advice(result.verdict, result.advice, facts, history) if facts is not None else result.advice
+    evidence = before + _one_based(result.evidence, offset)
+    advice = fitting_advice(result.verdict, result.advice, facts) if facts is not None else result.advice
+    best = max(range(len(history["val_acc"])), key=history["val_acc"].__getitem__)
+    if before and best == 0:
+        advice += ("; its first epoch scored best on validation and is the one kept: the later epochs lowered it, so "
+                   "lower their learning rate or give them more data")
     message = f"{result.verdict.capitalize()}: {evidence}. Next: {advice}."
     return {"verdict": result.verdict, "message": message, "evidence": evidence, "advice": advice, "gap": gap}
 

@@ -58,6 +58,21 @@ class CachedConfig:
     score_images: int = 5000         # training images re-scored after each epoch (train loss and accuracy)
 
 
+def recipe_statement(epochs: int, compute: str) -> dict:
+    """What `workbook compare` states about a row trained by this recipe (fine_tuning.py and keras_transfer.py
+    register it): every value is read from CachedConfig, which the trainers use, so the statement cannot drift."""
+    c = CachedConfig
+    return dict(
+        optimizer=(f"linear probe: full-batch Adam ({c.head_steps} steps, L2 {c.head_weight_decay:g}); then AdamW on "
+                   f"the top {c.top_blocks} blocks at {c.backbone_lr_factor:g}x the head's rate"),
+        learning_rate=c.learning_rate,
+        schedule=f"first epoch: the probe; then warm-up over {c.warmup:.0%} of the steps, linear decay to 0",
+        augmentation="horizontal flip (each image cached as it is and mirrored)",
+        weight_decay=f"{c.weight_decay:g} (AdamW)", label_smoothing=c.label_smoothing, epochs=epochs,
+        batch_size=c.batch_size,
+        other=f"the frozen blocks run once (activations cached), BatchNorm frozen, {compute}, ImageNet weights")
+
+
 class Top(nn.Module):
     """The trainable end of a backbone: its top blocks, global average pooling and the head.
     Activations (B, C, h, w) of the block below -> logits (B, num_classes)."""
@@ -235,7 +250,8 @@ def fine_tune_cached(model: nn.Module, train_loader, val_loader, *, epochs: int,
                      config: CachedConfig | None = None) -> dict:
     """Both stages on cached activations (the compare trainer protocol): one history entry for the linear probe,
     then `epochs - 1` epochs of the top blocks. Leaves in `model` the weights of the best validation epoch."""
-    config = config or CachedConfig(learning_rate=learning_rate)
+    config = config or CachedConfig(learning_rate=learning_rate,
+                                    batch_size=getattr(train_loader, "batch_size", None) or CachedConfig.batch_size)
     device = torch.device(device or "cpu")
     seed = 0 if seed is None else seed
     torch.manual_seed(seed)

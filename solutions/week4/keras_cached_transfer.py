@@ -142,9 +142,10 @@ def predict_tta(top: keras.Model, plain, mirrored=None) -> np.ndarray:
     return logits
 
 
-def _gather(dataset) -> tuple[np.ndarray, np.ndarray]:
+def _gather(dataset) -> tuple[np.ndarray, np.ndarray, int]:
+    """(images, labels, batch size) of a dataset of batches: the top trains with the batch size it was given."""
     pairs = [(np.asarray(x), np.asarray(y)) for x, y in dataset]
-    return np.concatenate([x for x, _ in pairs]), np.concatenate([y for _, y in pairs])
+    return np.concatenate([x for x, _ in pairs]), np.concatenate([y for _, y in pairs]), len(pairs[0][1])
 
 
 def fine_tune_keras_cached(model: keras.Model, train_ds, val_ds, *, epochs: int, learning_rate: float = 1e-3,
@@ -153,10 +154,10 @@ def fine_tune_keras_cached(model: keras.Model, train_ds, val_ds, *, epochs: int,
     """Both stages on cached activations (the compare trainer protocol, `train_ds`/`val_ds` yield (images,
     labels)): one history entry for the linear probe, then `epochs - 1` epochs of the top blocks. Leaves in
     `model` the weights of the best validation epoch."""
-    config = config or CachedConfig(learning_rate=learning_rate)
     seed = 0 if seed is None else seed
     keras.utils.set_random_seed(seed)
-    (train_x, train_y), (val_x, val_y) = _gather(train_ds), _gather(val_ds)
+    (train_x, train_y, batch_size), (val_x, val_y, _) = _gather(train_ds), _gather(val_ds)
+    config = config or CachedConfig(learning_rate=learning_rate, batch_size=batch_size)
     bottom, top, pool = split_keras_backbone(model, config.top_blocks)
     start = time.perf_counter()
     plain, mirrored = cache_keras_activations(bottom, train_x)

@@ -27,7 +27,7 @@ from shared.history import best_epoch, from_keras
 from shared.registry import register_model
 from solutions.week2.keras_cnn import EpochTimer
 
-from .cached_transfer import CachedConfig
+from .cached_transfer import recipe_statement
 from .keras_cached_transfer import fine_tune_keras_cached
 
 DEFAULT_BACKBONE = "efficientnet_lite0"
@@ -149,16 +149,7 @@ RECIPE = dict(trainer=fine_tune_keras, recipe=dict(
                                  f"{UNFREEZE_BLOCKS} blocks too",
     augmentation="none", weight_decay=0.0, label_smoothing=0.0, epochs=COMPARE_EPOCHS, batch_size=32,
     other="BatchNorm frozen (statistics and parameters), ImageNet weights"))
-CACHED_RECIPE = dict(recipe=dict(
-    optimizer=(f"linear probe: full-batch Adam ({CachedConfig.head_steps} steps, L2 {CachedConfig.head_weight_decay:g}); "
-               f"then AdamW on the top {CachedConfig.top_blocks} blocks at {CachedConfig.backbone_lr_factor:g}x the "
-               f"head's rate"),
-    learning_rate=CachedConfig.learning_rate,
-    schedule=f"first epoch: the probe; then warm-up over {CachedConfig.warmup:.0%} of the steps, linear decay to 0",
-    augmentation="horizontal flip (each image cached as it is and mirrored)",
-    weight_decay=f"{CachedConfig.weight_decay:g} (AdamW)", label_smoothing=CachedConfig.label_smoothing,
-    epochs=COMPARE_EPOCHS, batch_size=32,
-    other="the frozen blocks run once (activations cached), BatchNorm frozen, bf16 autocast, ImageNet weights"))
+CACHED_RECIPE = dict(recipe=recipe_statement(COMPARE_EPOCHS, "activations cached in float16, float32 compute"))
 TRANSFER_SHAPE = (TRANSFER_IMAGE_SIZE, TRANSFER_IMAGE_SIZE, 3)
 
 

@@ -55,6 +55,22 @@ class CachedConfig:
     head_weight_decay: float = 5e-3   # the probe's L2 (Adam); 10x more helped on 10,000 images, less data needs more
     warmup: float = 0.15             # fraction of the top-training steps spent warming up (then linear decay)
     bf16: bool = True                # bf16 autocast + channels_last on the CPU
+    score_images: int = 5000         # training images re-scored after each epoch (train loss and accuracy)
+
+
+def recipe_statement(epochs: int, compute: str) -> dict:
+    """What `workbook compare` states about a row trained by this recipe (fine_tuning.py and keras_transfer.py
+    register it): every value is read from CachedConfig, which the trainers use, so the statement cannot drift."""
+    c = CachedConfig
+    return dict(
+        optimizer=(f"linear probe: full-batch Adam ({c.head_steps} steps, L2 {c.head_weight_decay:g}); then AdamW on "
+                   f"the top {c.top_blocks} blocks at {c.backbone_lr_factor:g}x the head's rate"),
+        learning_rate=c.learning_rate,
+        schedule=f"first epoch: the probe; then warm-up over {c.warmup:.0%} of the steps, linear decay to 0",
+        augmentation="horizontal flip (each image cached as it is and mirrored)",
+        weight_decay=f"{c.weight_decay:g} (AdamW)", label_smoothing=c.label_smoothing, epochs=epochs,
+        batch_size=c.batch_size,
+        other=f"the frozen blocks run once (activations cached), BatchNorm frozen, {compute}, ImageNet weights")
 
 
 class Top(nn.Module):
@@ -163,11 +179,22 @@ def _evaluate(top: Top, cache: tuple, config: CachedConfig, device) -> tuple[flo
     return loss.item(), (logits.argmax(1) == labels).float().mean().item()
 
 
+def score_sample(cache: tuple, images: int, seed: int = 0) -> tuple:
+    """A fixed random subset of a training cache (plain, mirrored, labels), to score the training set after each
+    epoch exactly as the validation set is scored."""
+    plain, mirrored, labels = cache
+    index = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:images]
+    return plain[index], None if mirrored is None else mirrored[index], labels[index]
+
+
 def train_top(top: Top, cache: tuple, *, epochs: float, config: CachedConfig, val: tuple | None = None,
-              device="cpu", seed: int = 0, callbacks=()) -> dict:
+              device="cpu", seed: int = 0, callbacks=(), score_train: tuple | None = None) -> dict:
     """Stage 2: train the top blocks and the head on the cached activations (each epoch picks the plain or the
     mirrored copy of every image at random), AdamW with a warmup-then-linear-decay schedule, label smoothing.
-    Returns week 2's history format; `val` (a cache) is evaluated after each epoch, with flip TTA."""
+    Returns week 2's history format; `val` (a cache) is evaluated after each epoch, with flip TTA. The training
+    loss and accuracy are the running means over the epoch, or, with `score_train` (a cache, e.g. from
+    `score_sample`), that cache scored after the epoch like `val`: then the probe's epoch, the later ones and the
+    validation set are measured the same way, which is what week 3's diagnosis compares."""
     device = torch.device(device)
     plain, mirrored, labels = cache
     generator = torch.Generator().manual_seed(seed)
@@ -207,6 +234,8 @@ def train_top(top: Top, cache: tuple, *, epochs: float, config: CachedConfig, va
             seen += len(y)
         logs = {"train_loss": total_loss / seen, "train_acc": correct / seen,
                 "epoch_time_s": time.perf_counter() - start, "lr": lr}
+        if score_train is not None:
+            logs["train_loss"], logs["train_acc"] = _evaluate(top, score_train, config, device)
         if val is not None:
             logs["val_loss"], logs["val_acc"] = _evaluate(top, val, config, device)
         for key, value in logs.items():
@@ -221,7 +250,8 @@ def fine_tune_cached(model: nn.Module, train_loader, val_loader, *, epochs: int,
                      config: CachedConfig | None = None) -> dict:
     """Both stages on cached activations (the compare trainer protocol): one history entry for the linear probe,
     then `epochs - 1` epochs of the top blocks. Leaves in `model` the weights of the best validation epoch."""
-    config = config or CachedConfig(learning_rate=learning_rate)
+    config = config or CachedConfig(learning_rate=learning_rate,
+                                    batch_size=getattr(train_loader, "batch_size", None) or CachedConfig.batch_size)
     device = torch.device(device or "cpu")
     seed = 0 if seed is None else seed
     torch.manual_seed(seed)
@@ -231,7 +261,8 @@ def fine_tune_cached(model: nn.Module, train_loader, val_loader, *, epochs: int,
     train = cache_activations(bottom, train_loader, bf16=config.bf16, device=device)
     val = cache_activations(bottom, val_loader, bf16=config.bf16, device=device)
     fit_head(top, train, config, device, seed)
-    train_loss, train_acc = _evaluate(top, (train[0], None, train[2]), config, device)
+    scored = score_sample(train, config.score_images, seed)  # the training set, scored like `val` every epoch
+    train_loss, train_acc = _evaluate(top, scored, config, device)
     val_loss, val_acc = _evaluate(top, val, config, device)
     history = {"train_loss": [train_loss], "train_acc": [train_acc], "val_loss": [val_loss], "val_acc": [val_acc],
                "epoch_time_s": [time.perf_counter() - start], "lr": [learning_rate]}
@@ -244,7 +275,7 @@ def fine_tune_cached(model: nn.Module, train_loader, val_loader, *, epochs: int,
                     best = (logs["val_acc"], copy.deepcopy(top_module.state_dict()))
 
         tuned = train_top(top, train, epochs=epochs - 1, config=config, val=val, device=device, seed=seed,
-                          callbacks=[KeepBest()])
+                          callbacks=[KeepBest()], score_train=scored)
         for key in history:
             history[key] += tuned[key]
     top.load_state_dict(best[1])

@@ -19,6 +19,7 @@ import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import layers
 
 from shared.backbones import keras_backbones
@@ -56,20 +57,29 @@ def cache_keras_activations(bottom: keras.Model, images: np.ndarray, batch_size:
 
 def fit_keras_head(top: keras.Model, pool: keras.Model, plain: np.ndarray, mirrored, labels: np.ndarray,
                    config: CachedConfig, seed: int = 0) -> None:
-    """Stage 1: the head (the top's last Dense) trained alone on the pooled features of the cached activations."""
+    """Stage 1, the linear probe, as the PyTorch twin's `fit_head` does it: the head (the top's last Dense) fit
+    alone on the standardised pooled features of the cached activations (and their mirror images), full batch,
+    Adam 1e-2 with an L2 penalty for `config.head_steps` steps; then the standardisation is folded into the
+    head's kernel and bias, so that the top takes raw activations again."""
     features = pool.predict(plain, batch_size=500, verbose=0)
     targets = labels
     if mirrored is not None:
         features = np.concatenate([features, pool.predict(mirrored, batch_size=500, verbose=0)])
         targets = np.concatenate([labels, labels])
+    mean, std = features.mean(0), features.std(0, ddof=1) + 1e-6
     head = _head(top)
+    keras.utils.set_random_seed(seed)
     inputs = keras.Input(features.shape[1:])
-    probe = keras.Model(inputs, head(inputs))
+    # torch's Adam(weight_decay=wd) adds wd * w to the gradient: an L2 penalty of wd / 2 * |w|^2 on the loss.
+    probe_layer = keras.layers.Dense(head.units, kernel_regularizer=keras.regularizers.L2(config.head_weight_decay / 2))
+    probe = keras.Model(inputs, probe_layer(inputs))
     probe.compile(optimizer=keras.optimizers.Adam(1e-2),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    keras.utils.set_random_seed(seed)
-    steps = max(1, len(targets) // 4096)
-    probe.fit(features, targets, batch_size=4096, epochs=max(1, config.head_steps // steps), verbose=0)
+    # One epoch of `head_steps` full batches: 300 epochs of one batch each cost 3x as much in Keras's per-epoch work.
+    batches = tf.data.Dataset.from_tensors(((features - mean) / std, targets)).repeat(config.head_steps)
+    probe.fit(batches, epochs=1, shuffle=False, verbose=0)
+    kernel, bias = probe_layer.get_weights()
+    head.set_weights([kernel / std[:, None], bias - (mean / std) @ kernel])
 
 
 def _flip_batches(plain, mirrored, labels, batch_size: int, seed: int):
@@ -107,7 +117,7 @@ def train_keras_top(top: keras.Model, plain, mirrored, labels, *, epochs: int, c
     if val is not None:
         validation = (val[0].astype(np.float32), keras.utils.to_categorical(val[2], _head(top).units))
     return top.fit(batches, steps_per_epoch=steps_per_epoch, epochs=epochs, validation_data=validation,
-                   callbacks=list(callbacks), verbose=0)
+                   callbacks=list(callbacks), shuffle=False, verbose=0)  # the generator shuffles (seeded)
 
 
 class _WarmupThen(keras.optimizers.schedules.LearningRateSchedule):
@@ -132,9 +142,10 @@ def predict_tta(top: keras.Model, plain, mirrored=None) -> np.ndarray:
     return logits
 
 
-def _gather(dataset) -> tuple[np.ndarray, np.ndarray]:
+def _gather(dataset) -> tuple[np.ndarray, np.ndarray, int]:
+    """(images, labels, batch size) of a dataset of batches: the top trains with the batch size it was given."""
     pairs = [(np.asarray(x), np.asarray(y)) for x, y in dataset]
-    return np.concatenate([x for x, _ in pairs]), np.concatenate([y for _, y in pairs])
+    return np.concatenate([x for x, _ in pairs]), np.concatenate([y for _, y in pairs]), len(pairs[0][1])
 
 
 def fine_tune_keras_cached(model: keras.Model, train_ds, val_ds, *, epochs: int, learning_rate: float = 1e-3,
@@ -143,10 +154,10 @@ def fine_tune_keras_cached(model: keras.Model, train_ds, val_ds, *, epochs: int,
     """Both stages on cached activations (the compare trainer protocol, `train_ds`/`val_ds` yield (images,
     labels)): one history entry for the linear probe, then `epochs - 1` epochs of the top blocks. Leaves in
     `model` the weights of the best validation epoch."""
-    config = config or CachedConfig(learning_rate=learning_rate)
     seed = 0 if seed is None else seed
     keras.utils.set_random_seed(seed)
-    (train_x, train_y), (val_x, val_y) = _gather(train_ds), _gather(val_ds)
+    (train_x, train_y, batch_size), (val_x, val_y, _) = _gather(train_ds), _gather(val_ds)
+    config = config or CachedConfig(learning_rate=learning_rate, batch_size=batch_size)
     bottom, top, pool = split_keras_backbone(model, config.top_blocks)
     start = time.perf_counter()
     plain, mirrored = cache_keras_activations(bottom, train_x)
@@ -162,7 +173,11 @@ def fine_tune_keras_cached(model: keras.Model, train_ds, val_ds, *, epochs: int,
         loss = loss_fn(keras.ops.one_hot(labels, logits.shape[1]), logits)
         return float(loss), float((logits.argmax(1) == labels).mean())
 
-    (train_loss, train_acc), (val_loss, val_acc) = scores((plain, None), train_y), scores(val, val_y)
+    # The training set is scored like the validation set, after each epoch, on a fixed sample of its images: the
+    # probe's epoch, the later ones and validation are then the same measurement, which the diagnosis compares.
+    sample = np.random.default_rng(seed).permutation(len(train_y))[:config.score_images]
+    scored = ((plain[sample], mirrored[sample]), train_y[sample])
+    (train_loss, train_acc), (val_loss, val_acc) = scores(*scored), scores(val, val_y)
     history = {"train_loss": [train_loss], "train_acc": [train_acc], "val_loss": [val_loss], "val_acc": [val_acc],
                "epoch_time_s": [time.perf_counter() - start], "lr": [learning_rate]}
     best = [val_acc, top.get_weights()]
@@ -172,12 +187,13 @@ def fine_tune_keras_cached(model: keras.Model, train_ds, val_ds, *, epochs: int,
                 self.start = time.perf_counter()
 
             def on_epoch_end(self, epoch, logs=None):
-                loss, acc = scores(val, val_y)
-                history["train_loss"].append(float(logs["loss"]))
-                history["train_acc"].append(float(logs["accuracy"]))
+                elapsed = time.perf_counter() - self.start
+                (train_loss, train_acc), (loss, acc) = scores(*scored), scores(val, val_y)
+                history["train_loss"].append(train_loss)
+                history["train_acc"].append(train_acc)
                 history["val_loss"].append(loss)
                 history["val_acc"].append(acc)
-                history["epoch_time_s"].append(time.perf_counter() - self.start)
+                history["epoch_time_s"].append(elapsed)
                 history["lr"].append(config.learning_rate * config.backbone_lr_factor)
                 if acc > best[0]:
                     best[:] = [acc, top.get_weights()]
