@@ -41,6 +41,30 @@ def test_torch_trainer_runs_both_stages_and_keeps_batchnorm_statistics():
 
 
 @pytest.mark.timeout(300)
+def test_the_progress_bar_moves_through_the_cached_epochs_too():
+    """Compare's bar counts the batches a trainer draws; the cached trainer draws them once (the frozen pass) and
+    then moves the bar itself, one step per step of the top, so the bar does not stall at 1/epochs."""
+    from shared.compare.torch_backend import BatchProgress
+
+    class Bar:
+        n = 0
+
+        def update(self, count):
+            self.n += count
+
+        def set_postfix_str(self, *args, **kwargs):
+            pass
+
+    model = create_model("transfer_lite0", num_classes=3, input_shape=(TINY, TINY, 3))
+    batches, bar = _batches(), Bar()
+    get_entry("transfer_lite0", "torch").info["trainer"](
+        model, BatchProgress(batches, bar, 3), batches[:1], epochs=3, learning_rate=1e-3, seed=0, device="cpu",
+        progress=False)
+    top_steps = 2   # 8 cached images in one batch of 8: one step in each of the 2 epochs after the probe
+    assert bar.n == len(batches) + top_steps, f"the bar moved {bar.n} steps, expected {len(batches) + top_steps}"
+
+
+@pytest.mark.timeout(300)
 def test_compare_row_checkpoint_is_served_by_the_api(tmp_path):
     """A transfer row through compare's own row runner, then its checkpoint through the inference API."""
     from fastapi.testclient import TestClient

@@ -8,7 +8,10 @@ A model joins the report by being registered (`shared/registry.py`) with a train
 - `trainer` (required for a row): `trainer(model, train, val, *, epochs, learning_rate, seed, device, progress)
   -> history` (the history format of AUTHORING.md). `train`/`val` are torch DataLoaders or tf.data Datasets
   built with this row's input spec and batch size. It must leave in `model` the weights to evaluate (the best
-  validation epoch). A learner's row (--mine) uses the trainer its own module registers.
+  validation epoch). A learner's row (--mine) uses the trainer its own module registers. A PyTorch row's progress
+  bar moves with each batch the trainer draws from `train`; a trainer that goes through `train` once and then
+  trains on what it cached calls `train.advance()` after each step, where `train` has it (week 4's cached
+  transfer). Keras rows show Keras's own bars (`progress` is passed on as verbose).
 - `recipe`: what the trainer does, one fact per key of FACTS, written from the same objects the trainer reads,
   so that the statement cannot drift from the training. `epochs`, `batch_size` and `learning_rate` are also
   what compare passes to the trainer (unless the command line overrides them for every row).

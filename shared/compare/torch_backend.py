@@ -47,6 +47,11 @@ class BatchProgress:
             self.bar.update(1)
             yield batch
 
+    def advance(self, batches: int = 1) -> None:
+        """For a trainer that goes through the loader once and then trains on what it cached (week 4's cached
+        transfer): it calls `advance()` once per training step, and the bar moves as it would for a batch."""
+        self.bar.update(batches)
+
     def __len__(self) -> int:
         return len(self.loader)
 

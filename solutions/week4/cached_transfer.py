@@ -188,13 +188,14 @@ def score_sample(cache: tuple, images: int, seed: int = 0) -> tuple:
 
 
 def train_top(top: Top, cache: tuple, *, epochs: float, config: CachedConfig, val: tuple | None = None,
-              device="cpu", seed: int = 0, callbacks=(), score_train: tuple | None = None) -> dict:
+              device="cpu", seed: int = 0, callbacks=(), score_train: tuple | None = None, on_step=None) -> dict:
     """Stage 2: train the top blocks and the head on the cached activations (each epoch picks the plain or the
     mirrored copy of every image at random), AdamW with a warmup-then-linear-decay schedule, label smoothing.
     Returns week 2's history format; `val` (a cache) is evaluated after each epoch, with flip TTA. The training
     loss and accuracy are the running means over the epoch, or, with `score_train` (a cache, e.g. from
     `score_sample`), that cache scored after the epoch like `val`: then the probe's epoch, the later ones and the
-    validation set are measured the same way, which is what week 3's diagnosis compares."""
+    validation set are measured the same way, which is what week 3's diagnosis compares. `on_step()`, if given,
+    is called after every step (a progress bar)."""
     device = torch.device(device)
     plain, mirrored, labels = cache
     generator = torch.Generator().manual_seed(seed)
@@ -229,6 +230,8 @@ def train_top(top: Top, cache: tuple, *, epochs: float, config: CachedConfig, va
             optimizer.step()
             schedule.step()
             step += 1
+            if on_step is not None:
+                on_step()
             total_loss += loss.item() * len(y)
             correct += (logits.argmax(1) == y).sum().item()
             seen += len(y)
@@ -275,7 +278,8 @@ def fine_tune_cached(model: nn.Module, train_loader, val_loader, *, epochs: int,
                     best = (logs["val_acc"], copy.deepcopy(top_module.state_dict()))
 
         tuned = train_top(top, train, epochs=epochs - 1, config=config, val=val, device=device, seed=seed,
-                          callbacks=[KeepBest()], score_train=scored)
+                          callbacks=[KeepBest()], score_train=scored,
+                          on_step=getattr(train_loader, "advance", None))   # workbook compare's progress bar
         for key in history:
             history[key] += tuned[key]
     top.load_state_dict(best[1])

@@ -47,10 +47,11 @@ def split_keras_backbone(model: keras.Model, top_blocks: int) -> tuple[keras.Mod
 
 
 def cache_keras_activations(bottom: keras.Model, images: np.ndarray, batch_size: int = 250,
-                            mirror: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """bottom(images) and bottom(mirrored images) for float images (N, H, W, C), stored as float16 (N, h, w, C')."""
-    plain = bottom.predict(images, batch_size=batch_size, verbose=0).astype(np.float16)
-    mirrored = bottom.predict(images[:, :, ::-1], batch_size=batch_size, verbose=0).astype(np.float16) \
+                            mirror: bool = True, verbose: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    """bottom(images) and bottom(mirrored images) for float images (N, H, W, C), stored as float16 (N, h, w, C').
+    verbose=1: Keras's progress bar for each pass."""
+    plain = bottom.predict(images, batch_size=batch_size, verbose=verbose).astype(np.float16)
+    mirrored = bottom.predict(images[:, :, ::-1], batch_size=batch_size, verbose=verbose).astype(np.float16) \
         if mirror else None
     return plain, mirrored
 
@@ -96,7 +97,7 @@ def _flip_batches(plain, mirrored, labels, batch_size: int, seed: int):
 
 
 def train_keras_top(top: keras.Model, plain, mirrored, labels, *, epochs: int, config: CachedConfig,
-                    val=None, seed: int = 0, callbacks=()) -> keras.callbacks.History:
+                    val=None, seed: int = 0, callbacks=(), verbose: int = 0) -> keras.callbacks.History:
     """Stage 2: the top blocks (BatchNormalization frozen) and the head, AdamW with warmup then linear decay,
     label smoothing, on the cached activations."""
     trainable = {id(layer) for block in keras_backbones.blocks(top) for layer in block} | {id(_head(top))}
@@ -117,7 +118,7 @@ def train_keras_top(top: keras.Model, plain, mirrored, labels, *, epochs: int, c
     if val is not None:
         validation = (val[0].astype(np.float32), keras.utils.to_categorical(val[2], _head(top).units))
     return top.fit(batches, steps_per_epoch=steps_per_epoch, epochs=epochs, validation_data=validation,
-                   callbacks=list(callbacks), shuffle=False, verbose=0)  # the generator shuffles (seeded)
+                   callbacks=list(callbacks), shuffle=False, verbose=verbose)  # the generator shuffles (seeded)
 
 
 class _WarmupThen(keras.optimizers.schedules.LearningRateSchedule):
@@ -160,7 +161,8 @@ def fine_tune_keras_cached(model: keras.Model, train_ds, val_ds, *, epochs: int,
     config = config or CachedConfig(learning_rate=learning_rate, batch_size=batch_size)
     bottom, top, pool = split_keras_backbone(model, config.top_blocks)
     start = time.perf_counter()
-    plain, mirrored = cache_keras_activations(bottom, train_x)
+    verbose = 1 if progress else 0   # Keras's own bars: the frozen pass, then each epoch of the top
+    plain, mirrored = cache_keras_activations(bottom, train_x, verbose=verbose)
     val = cache_keras_activations(bottom, val_x)
     fit_keras_head(top, pool, plain, mirrored, train_y, config, seed)
 
@@ -199,7 +201,7 @@ def fine_tune_keras_cached(model: keras.Model, train_ds, val_ds, *, epochs: int,
                     best[:] = [acc, top.get_weights()]
 
         train_keras_top(top, plain, mirrored, train_y, epochs=epochs - 1, config=config, seed=seed,
-                        callbacks=[Track()])
+                        callbacks=[Track()], verbose=verbose)
     top.set_weights(best[1])
     history["best_epoch"] = max(range(len(history["val_acc"])), key=history["val_acc"].__getitem__)
     return history
