@@ -31,7 +31,7 @@ from solutions.week3.airbench_tricks import multicrop_logits
 from solutions.week3.improved_cnn import RecipeConfig, build_resnet_cnn, train_recipe, tta_logits
 
 QUICK_TEST = 2_000          # held-out images behind each point of the curve
-CALIBRATION_EPOCHS = (0.1, 0.35)   # two timing runs that size --budget-s runs (after a warm-up run)
+CALIBRATION_EPOCHS = (0.1, 1.1)   # two timing runs one epoch apart that size --budget-s runs (after a warm-up)
 
 
 def to_tensors(images: np.ndarray, labels: np.ndarray, mean: np.ndarray, std: np.ndarray, device: str):
@@ -111,9 +111,11 @@ def train_one(seed: int, data: dict, config: RecipeConfig, epochs: float, every:
 
 def calibrate(data: dict, config: RecipeConfig, budget_s: float) -> tuple[float, float, float]:
     """Epochs (rounded down to 0.1) whose training fits in `budget_s`, from short timing runs of the recipe: a
-    warm-up run (oneDNN's kernel selection), then two lengths, whose difference is the cost of an epoch and whose
-    remainder the fixed cost of a run (the whitening statistics, the first batches). Timing one length alone
-    charged that fixed cost to every epoch, sized runs ~20 % short, and left minutes of the budget unused."""
+    warm-up run (oneDNN's kernel selection), then two lengths exactly one epoch apart, whose difference is the cost
+    of an epoch and whose remainder the fixed cost of a run (the whitening statistics, the first batches). One
+    epoch apart, because every epoch starts with a fixed cost of its own (the translated copy of the training set,
+    `AlternatingFlipBatches`): runs 0.25 epoch apart left it out and sized runs 1.5x too long; timing one length
+    alone charged the run's fixed cost to every epoch and sized them ~20 % short."""
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(data["train_x"], data["train_y"]),
                                          batch_size=config.batch_size)
     seconds = []
