@@ -3,10 +3,10 @@
 What it reaches (bench/improved_cnn.py; numbers in bench/results/summary.md): on the held-out 10,000 images of
 CIFAR-10's training split (never tuned on), after training on the other 40,000 on this workbook's 2-core CPU
 (AVX-512 BF16, no AMX, no GPU; torch 2.14, bf16 autocast + channels_last):
-- 10 epochs (about 8 minutes at the quiet-machine rate of ~850 images/s): 88.85 % with multi-crop TTA, 88.58 %
-  with mirror TTA, 87.63 % without (1 seed; a research run on a shared machine, where load changes the time but
-  not the accuracy). The 90 % goal in 8 minutes is about one point away. `python -m bench --full` measures the
-  8-minute budget itself over 3 seeds, and 20 epochs for the time to 93 %.
+- 8 minutes of training (11.2 epochs at ~42 s each, ~985 images/s): 88.98 % with multi-crop TTA (88.89-89.02 %,
+  3 seeds; `python -m bench --only improved_cnn3`, 2026-12-01, quiet), 88.72 % with mirror TTA. The 90 % goal in
+  8 minutes is one point away.
+- 20 epochs (13.4 minutes, batch 1024, 1 seed): 90.04 %.
 - The previous version of this file (a residual CNN without the airbench tricks) reached 87.7 % in 8 minutes.
 - For scale: airbench94 reaches 94 % in 3.8 s on an A100 (50,000 training images).
 

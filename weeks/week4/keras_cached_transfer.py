@@ -9,8 +9,8 @@ What you will learn — where Keras does the same thing differently:
 - The head alone first (a linear probe on the pooled features), then the top blocks: Keras has no parameter
   groups, so the top blocks and the head share one learning rate in the second stage, as in keras_transfer.py.
 
-`fine_tune_keras_cached` follows the compare trainer protocol; bench/transfer.py --framework keras runs it on
-CIFAR-10. Run it: `python -m weeks.week4.keras_cached_transfer --dry-run`
+`fine_tune_keras_cached` follows the compare trainer protocol (the Keras "transfer_lite0" row);
+bench/transfer_keras.py runs it on CIFAR-10 (not yet measured there). Run it: `python -m weeks.week4.keras_cached_transfer --dry-run`
 """
 from __future__ import annotations
 
