@@ -32,13 +32,23 @@ def upsample(images: np.ndarray, size: int, mean, std, batch: int = 500) -> np.n
     return out
 
 
+def cache_upsampled(bottom, images: np.ndarray, size: int, mean, std, chunk: int = 4000):
+    """The frozen bottom's activations (plain, mirrored) of uint8 images upsampled to `size`, a chunk at a time:
+    40,000 images at 128 px are 7.9 GB as float32, so they are never all upsampled at once."""
+    from solutions.week4.keras_cached_transfer import cache_keras_activations
+
+    parts = [cache_keras_activations(bottom, upsample(images[start:start + chunk], size, mean, std))
+             for start in range(0, len(images), chunk)]
+    return np.concatenate([plain for plain, _ in parts]), np.concatenate([mirrored for _, mirrored in parts])
+
+
 def run(data_dir: Path = DEFAULT_DATA, size: int = 128, epochs: int = 6, seed: int = 0,
         name: str = "transfer_keras", limit: int | None = None, test_limit: int | None = None) -> dict:
     import keras
 
     from solutions.week4.cached_transfer import CachedConfig
-    from solutions.week4.keras_cached_transfer import (cache_keras_activations, fit_keras_head, predict_tta,
-                                                       split_keras_backbone, train_keras_top)
+    from solutions.week4.keras_cached_transfer import (fit_keras_head, predict_tta, split_keras_backbone,
+                                                       train_keras_top)
     from solutions.week4.keras_transfer import build_keras_transfer
 
     load_before = uptime()
@@ -49,10 +59,9 @@ def run(data_dir: Path = DEFAULT_DATA, size: int = 128, epochs: int = 6, seed: i
     model, preprocessing = build_keras_transfer(10, size)
     bottom, top, pool = split_keras_backbone(model, config.top_blocks)
     start = time.perf_counter()
-    plain, mirrored = cache_keras_activations(bottom, upsample(held.train_images, size, preprocessing.mean,
-                                                               preprocessing.std))
+    plain, mirrored = cache_upsampled(bottom, held.train_images, size, preprocessing.mean, preprocessing.std)
     cache_s = time.perf_counter() - start
-    test = cache_keras_activations(bottom, upsample(test_images, size, preprocessing.mean, preprocessing.std))
+    test = cache_upsampled(bottom, test_images, size, preprocessing.mean, preprocessing.std)
     start = time.perf_counter()
     fit_keras_head(top, pool, plain, mirrored, held.train_labels, config, seed)
     probe_s = time.perf_counter() - start

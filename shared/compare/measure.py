@@ -253,6 +253,7 @@ def measure_row(spec: RowSpec, dataset, config, out_dir) -> RowOutcome:
                         if rates and len(set(rates)) == 1 else ", ".join(f"{r:g}" for r in rates) if rates else 0.0)
     total, trainable = metrics.count_parameters(first.model)
     summary = summarise(per_seed, dataset.class_names)
+    print(f"    {spec.name} · {spec.framework}: timing inference…", flush=True)
     row = {"description": recipe.description,
            "recipe": {"learning_rate": recipe.learning_rate, "batch_size": recipe.batch_size, "epochs": recipe.epochs,
                       "trainer": trainer_name(recipe.trainer), "overrides": list(recipe.overrides), "facts": facts},

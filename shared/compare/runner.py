@@ -62,6 +62,7 @@ def run_one(index: int, specs, dataset, config: CompareConfig, out_dir: Path) ->
         _announce(index, len(specs), spec)
     outcome = run_row(spec, dataset, config, out_dir)
     if outcome.row["status"] == "ok":
+        print(f"    {spec.name} · {spec.framework}: figures, top losses with Grad-CAM, layer table…", flush=True)
         outcome.row["figures"] = row_figures(outcome.row, outcome.predictions, dataset, out_dir, config.prediction_grid)
         outcome.row.update(row_material(outcome.row, spec, outcome.first, dataset, out_dir))
         outcome.first = None                   # the model and its loaders are no longer needed

@@ -27,7 +27,7 @@ from shared.history import best_epoch
 from shared.registry import register_model
 from solutions.week2.training import fit
 
-from .cached_transfer import fine_tune_cached, recipe_statement
+from .cached_transfer import CachedConfig, fine_tune_cached, recipe_statement
 from .feature_extraction import KeepBatchNormFrozen, set_batchnorm_eval, train_head, trainable_parameters
 from .heads import build_transfer_model, find_head
 
@@ -128,7 +128,8 @@ RECIPE = dict(trainer=fine_tune, recipe=dict(
                                  f"epochs (at least one), then the top {FineTuneConfig.unfreeze_blocks} blocks too",
     augmentation="none", weight_decay=f"{FineTuneConfig.weight_decay:g} in the fine-tuning stage", label_smoothing=0.0,
     epochs=COMPARE_EPOCHS, batch_size=32, other="BatchNorm frozen (statistics and parameters), ImageNet weights"))
-CACHED_RECIPE = dict(recipe=recipe_statement(COMPARE_EPOCHS, "bf16 autocast"))
+CACHED_RECIPE = dict(recipe=recipe_statement(
+    COMPARE_EPOCHS, f"frozen pass in bf16 autocast, top trained in {'bf16' if CachedConfig.top_bf16 else 'float32'}"))
 TRANSFER_SHAPE = (TRANSFER_IMAGE_SIZE, TRANSFER_IMAGE_SIZE, 3)
 
 
