@@ -4,8 +4,10 @@ activations (batch 128), bf16 autocast against float32, channels_last against co
     .venv/bin/python bench/transfer_top_precision.py      # ~30 s
 
 2026-12-01 06:01 UTC, quiet (load 0.3-0.8), 2 threads: bf16 + channels_last 163 img/s, bf16 contiguous 184,
-float32 + channels_last 338, float32 contiguous 221. bf16 autocast halves the speed of these depthwise blocks on
-this CPU (AVX-512 BF16, no AMX), so `CachedConfig.top_bf16` is False: the top trains in float32 + channels_last.
+float32 + channels_last 338, float32 contiguous 221. Again at 06:33 (load 0.9): 233, 266, 383, 283. bf16 autocast
+costs these depthwise blocks a third to a half of their speed on this CPU (AVX-512 BF16, no AMX), so
+`CachedConfig.top_bf16` is False: the top trains in float32 + channels_last. In the full CIFAR-10 recipe an epoch
+of the top took 106 s instead of 163 (bench/results/summary.md).
 """
 from __future__ import annotations
 

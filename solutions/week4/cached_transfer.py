@@ -55,7 +55,7 @@ class CachedConfig:
     head_weight_decay: float = 5e-3   # the probe's L2 (Adam); 10x more helped on 10,000 images, less data needs more
     warmup: float = 0.15             # fraction of the top-training steps spent warming up (then linear decay)
     bf16: bool = True                # bf16 autocast + channels_last for the frozen pass and for scoring
-    top_bf16: bool = False           # training the top in float32 + channels_last: 2.1x the images/s of bf16 here
+    top_bf16: bool = False           # float32 + channels_last: 1.5-2x the images/s of bf16 for the top here
     score_images: int = 5000         # training images re-scored after each epoch (train loss and accuracy)
 
 
