@@ -52,3 +52,18 @@ def test_figures_are_written(tmp_path):
     plots.plot_predictions(images, [0, 1, 0, 1, 0], [0, 0, 0, 1, 1], ["x", "y"], path=tmp_path / "grid.png")
     plots.plot_per_class_accuracy({"a": np.array([0.5, np.nan])}, ["x", "y"], path=tmp_path / "bars.png")
     assert all((tmp_path / name).stat().st_size > 1000 for name in ("curves.png", "cm.png", "grid.png", "bars.png"))
+
+
+@pytest.mark.parametrize("keras_epochs, says_compile", [([60.0, 40.0, 40.0, 40.0], True),
+                                                        ([40.0, 40.1, 39.9, 40.0], False)])
+def test_speed_sentence_credits_compiling_only_when_the_first_epoch_is_slower(keras_epochs, says_compile):
+    from shared.compare.verdict import training_speed
+
+    torch_row = {"model": "cnn", "train_time_s": 56.0, "train_cpu_s": 100.0, "history": {"epoch_time_s": [14.0] * 4}}
+    keras_row = {"model": "cnn", "train_time_s": sum(keras_epochs), "train_cpu_s": 300.0,
+                 "history": {"epoch_time_s": keras_epochs}}
+    sentence = training_speed(torch_row, keras_row)
+    assert "PyTorch trains" in sentence and "14.0 s against 40.0 s per epoch" in sentence, sentence
+    assert ("20.0 s longer than its others" in sentence) is says_compile, sentence
+    assert ("took no longer than the others" in sentence) is not says_compile, sentence
+    assert "took 0.0 s" not in sentence, sentence

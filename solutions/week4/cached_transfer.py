@@ -20,6 +20,9 @@ What you will learn
   (seconds: a linear probe), then the top blocks and the head together, starting from that head.
 - BatchNorm stays frozen, as in the rest of the week: the top runs in eval mode the whole time (its gradients
   still flow; eval mode only fixes the normalisation statistics and turns dropout off).
+- Precision is a measurement, not a habit: the frozen pass uses bf16 autocast only where the hardware has bf16
+  units (`shared.hardware.native_bf16`), and the top trains in float32 because its depthwise blocks ran faster in
+  float32 even there (bench/transfer_top_precision.py). The cache is stored in bf16 either way: half the memory.
 
 `fine_tune_cached` is the trainer of the "transfer_lite0" rows of `workbook compare` (fine_tuning.py registers it).
 Run it: `python -m solutions.week4.cached_transfer --dry-run`
@@ -38,6 +41,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from shared.backbones import torch_backbones
+from shared.hardware import native_bf16
 
 from .feature_extraction import fit_linear_head
 from .heads import find_head
@@ -54,7 +58,7 @@ class CachedConfig:
     head_steps: int = 300            # linear probe: full-batch Adam steps on the pooled features
     head_weight_decay: float = 5e-3   # the probe's L2 (Adam); 10x more helped on 10,000 images, less data needs more
     warmup: float = 0.15             # fraction of the top-training steps spent warming up (then linear decay)
-    bf16: bool = True                # bf16 autocast + channels_last for the frozen pass and for scoring
+    bf16: bool = native_bf16()       # bf16 autocast for the frozen pass and scoring, where the hardware has it
     top_bf16: bool = False           # float32 + channels_last: 1.5-2x the images/s of bf16 for the top here
     score_images: int = 5000         # training images re-scored after each epoch (train loss and accuracy)
 
@@ -114,7 +118,7 @@ def _autocast(device: torch.device, enabled: bool):
 
 
 @torch.no_grad()
-def cache_activations(bottom: nn.Module, batches, *, mirror: bool = True, bf16: bool = True,
+def cache_activations(bottom: nn.Module, batches, *, mirror: bool = True, bf16: bool = CachedConfig.bf16,
                       device="cpu") -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """Run the frozen `bottom` once over `batches` of (images (B, C, H, W), labels): returns (activations,
     activations of the mirror images or None, labels), activations in bf16 (N, C', h, w), on the CPU."""
@@ -131,8 +135,8 @@ def cache_activations(bottom: nn.Module, batches, *, mirror: bool = True, bf16: 
 
 
 @torch.no_grad()
-def top_logits(top: Top, activations: torch.Tensor, mirrored: torch.Tensor | None = None, *, bf16: bool = True,
-               device="cpu", batch: int = 500) -> torch.Tensor:
+def top_logits(top: Top, activations: torch.Tensor, mirrored: torch.Tensor | None = None, *,
+               bf16: bool = CachedConfig.bf16, device="cpu", batch: int = 500) -> torch.Tensor:
     """Logits (N, K) of cached activations, averaged with those of the mirror images when given (flip TTA)."""
     device = torch.device(device)
     outputs = []
@@ -146,7 +150,8 @@ def top_logits(top: Top, activations: torch.Tensor, mirrored: torch.Tensor | Non
 
 
 @torch.no_grad()
-def pooled_features(top: Top, activations: torch.Tensor, *, bf16: bool = True, device="cpu", batch: int = 500):
+def pooled_features(top: Top, activations: torch.Tensor, *, bf16: bool = CachedConfig.bf16, device="cpu",
+                    batch: int = 500):
     device = torch.device(device)
     with _autocast(device, bf16):
         return torch.cat([top.features(activations[s:s + batch].to(device).float()

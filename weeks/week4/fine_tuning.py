@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from shared.backbones import preprocessing_for, torch_backbones
+from shared.hardware import precision_name
 from shared.history import best_epoch
 from shared.registry import register_model
 from solutions.week2.training import fit
@@ -119,7 +120,8 @@ RECIPE = dict(trainer=fine_tune, recipe=dict(
     augmentation="none", weight_decay=f"{FineTuneConfig.weight_decay:g} in the fine-tuning stage", label_smoothing=0.0,
     epochs=COMPARE_EPOCHS, batch_size=32, other="BatchNorm frozen (statistics and parameters), ImageNet weights"))
 CACHED_RECIPE = dict(recipe=recipe_statement(
-    COMPARE_EPOCHS, f"frozen pass in bf16 autocast, top trained in {'bf16' if CachedConfig.top_bf16 else 'float32'}"))
+    COMPARE_EPOCHS, f"frozen pass in {precision_name(CachedConfig.bf16)}, "
+                    f"top trained in {'bf16' if CachedConfig.top_bf16 else 'float32'}"))
 TRANSFER_SHAPE = (TRANSFER_IMAGE_SIZE, TRANSFER_IMAGE_SIZE, 3)
 
 
