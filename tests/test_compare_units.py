@@ -67,3 +67,16 @@ def test_speed_sentence_credits_compiling_only_when_the_first_epoch_is_slower(ke
     assert ("20.0 s longer than its others" in sentence) is says_compile, sentence
     assert ("took no longer than the others" in sentence) is not says_compile, sentence
     assert "took 0.0 s" not in sentence, sentence
+
+
+def test_recipe_table_shows_a_fact_that_only_a_later_group_has(tmp_path):
+    """A fact the first group leaves empty (say "other") still gets its line when another group states it."""
+    from shared.compare.report import recipe_section
+
+    recipes = {"common": "Every row trains on the same images.", "differences": [],
+               "groups": [{"rows": ["cnn · torch"], "recipe": "Adam", "facts": {"optimizer": "Adam"}},
+                          {"rows": ["resnet_cnn · torch"], "recipe": "SGD",
+                           "facts": {"optimizer": "SGD", "other": "frozen whitening conv, float32, channels_last"}}]}
+    section = recipe_section({"recipes": recipes}, tmp_path)
+    assert "| other | – | frozen whitening conv, float32, channels_last |" in section.markdown, section.markdown
+    assert "<td>frozen whitening conv, float32, channels_last</td>" in section.html

@@ -105,11 +105,11 @@ def spread_section(results: dict, out_dir: Path) -> Section:
 def _recipe_table(recipes: dict) -> tuple[str, str]:
     """The groups' recipes side by side: one column per group of rows, one line per fact they do not all share."""
     groups = recipes["groups"]
-    keys = [key for key in groups[0]["facts"]] if groups and "facts" in groups[0] else []
+    keys = list(dict.fromkeys(key for group in groups for key in group.get("facts", {})))   # any group's facts
     if not keys:
         return _items([f"{' and '.join(g['rows'])}: {g['recipe']}." for g in groups])
     headers = [""] + [" and ".join(group["rows"]) for group in groups]
-    lines = [[key.replace("_", " ")] + [str(group["facts"][key]) for group in groups] for key in keys]
+    lines = [[key.replace("_", " ")] + [str(group["facts"].get(key, "–")) for group in groups] for key in keys]
     markdown = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     markdown += ["| " + " | ".join(cells) + " |" for cells in lines]
     page = ("<div class='scroll'><table class='recipes'><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in headers)
