@@ -2,6 +2,10 @@
 offline, quickly (fast mode, every run) and as a learner runs them (learner mode, marked slow, within a budget)."""
 from __future__ import annotations
 
+import functools
+import subprocess
+import sys
+
 import nbformat
 import pytest
 
@@ -12,7 +16,19 @@ IDS = [path.stem for path in LESSONS]
 FAST_BUDGET_S = 150
 # Learner mode on this workbook's 2-core CPU, measured by `workbook lessons` (the seconds are stored in each
 # notebook's metadata): the budget is about twice the measured time, so a busy CI machine still passes.
+# On a slower CPU the budgets stretch by how much slower it is, as the autograder's do (shared/grading/budget.py):
+# on an AVX2-only 2-core EPYC, 2.1x slower by that calibration, week 2 took 448 s (2026-12-01).
 LEARNER_BUDGET_S = {"week1": 60, "week2": 300, "week3": 120, "week4": 90}  # measured 7, 130, 39, 17 s
+MAX_SLOWDOWN = 4.0   # beyond this the machine is not one the lessons are meant for: the budget stops stretching
+
+
+@functools.cache
+def machine_slowdown() -> float:
+    """How much slower than the reference machine this one is (>= 1), by the autograder's calibration, measured
+    in a fresh process (torch's thread pool stays out of this one)."""
+    code = "from shared.grading.budget import calibrate; print(calibrate().wall)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    return min(MAX_SLOWDOWN, float(done.stdout.split()[-1]))
 
 
 def test_every_week_has_a_lesson():
@@ -56,10 +72,12 @@ def test_lesson_runs_in_fast_mode_with_every_figure(path):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(max(LEARNER_BUDGET_S.values()) + 180)
+@pytest.mark.timeout(max(LEARNER_BUDGET_S.values()) * MAX_SLOWDOWN + 180)
 @pytest.mark.parametrize("path", LESSONS, ids=IDS)
 def test_lesson_runs_in_learner_mode_within_its_budget(path):
-    budget = LEARNER_BUDGET_S[path.stem]
-    run = run_lesson(path, fast=False, timeout_s=budget)
+    slowdown = machine_slowdown()
+    budget = LEARNER_BUDGET_S[path.stem] * slowdown
+    run = run_lesson(path, fast=False, timeout_s=int(budget))
     assert not problems(run.notebook), problems(run.notebook)
-    assert run.seconds < budget, f"{path.name} took {run.seconds:.0f} s as a learner runs it (budget {budget} s)"
+    assert run.seconds < budget, (f"{path.name} took {run.seconds:.0f} s as a learner runs it (budget "
+                                  f"{LEARNER_BUDGET_S[path.stem]} s x {slowdown:.2f} for this machine = {budget:.0f} s)")
