@@ -114,9 +114,9 @@ def environment() -> dict:
 
 
 def device() -> str:
-    import torch
+    from shared.hardware import training_device_type
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return training_device_type()
 
 
 def save(name: str, payload: dict) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from shared.hardware import training_device_type
 from shared.timing import latency_ms_per_image
 
 INFERENCE_PATH = "eager, under torch.inference_mode (PyTorch's usual path)"
@@ -11,7 +12,7 @@ EAGER_PATH = INFERENCE_PATH
 
 
 def device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return training_device_type()
 
 
 def seed_everything(seed: int) -> None:
