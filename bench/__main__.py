@@ -1,10 +1,10 @@
 """`python -m bench`: the workbook's CIFAR-10 benchmarks in one command, then bench/results/summary.md and plots.
 
-Default (about 15 minutes on 2 cores): the convolution peak (conv_peak), Keras vs PyTorch throughput
-(frameworks) and one seed of week 3's improved CNN in its 8-minute budget (improved_cnn).
+Default (about 15 minutes on 2 cores): what the image files are (data_facts), the convolution peak (conv_peak),
+Keras vs PyTorch throughput (frameworks) and one seed of week 3's improved CNN in its 8-minute budget (improved_cnn).
 `--full` (several hours on 2 cores; run it on a quiet machine): three seeds of the 8-minute run, the longer
 scratch runs that measure the time to 93 % and 94 %, the transfer model (input-size curve, three seeds of the
-20-minute recipe, its Keras twin), and the data-efficiency experiment.
+20-minute recipe, its Keras twin, how many top blocks to fine-tune), and the data-efficiency experiment.
 `--only NAME ...` runs just those parts; `--summary` only rebuilds summary.md from the saved results.
 
 Data: the CIFAR-10 training split as an image folder, `--data PATH` (default /tmp/cifar10, holding
@@ -20,10 +20,11 @@ from pathlib import Path
 
 from bench.common import DEFAULT_DATA, DataMissing, check_data, uptime
 
-QUICK = ("conv_peak", "frameworks", "improved_cnn")
-FULL = ("conv_peak", "frameworks", "improved_cnn3", "improved_cnn_b1024", "improved_cnn_long", "improved_cnn_wide",
-        "transfer_resolution", "transfer", "transfer_keras", "data_efficiency")
-NEEDS_DATA = {"improved_cnn", "improved_cnn3", "improved_cnn_b1024", "improved_cnn_long", "improved_cnn_wide",
+QUICK = ("data_facts", "conv_peak", "frameworks", "improved_cnn")
+FULL = ("data_facts", "conv_peak", "frameworks", "improved_cnn3", "improved_cnn_b1024", "improved_cnn_long",
+        "improved_cnn_wide", "transfer_resolution", "transfer_depth", "transfer", "transfer_keras", "data_efficiency")
+NEEDS_DATA = {"data_facts", "transfer_depth", "improved_cnn", "improved_cnn3", "improved_cnn_b1024",
+              "improved_cnn_long", "improved_cnn_wide",
               "transfer_resolution", "transfer", "transfer_keras", "data_efficiency"}
 TRANSFER_SIZE, TRANSFER_BUDGET_S = 128, 1200.0  # size chosen from transfer_resolution (see the summary)
 TRANSFER_EPOCHS = 6                              # Keras twin and data efficiency: fixed epochs
@@ -32,7 +33,10 @@ WIDE_WIDTHS, WIDE_EPOCHS = (64, 256, 256), 16     # the same recipe at airbench9
 
 
 def run_part(name: str, data: Path) -> None:
-    if name == "conv_peak":
+    if name == "data_facts":
+        from bench.common import image_facts, save
+        save("data_facts", {"folder": str(data), **image_facts(data)})
+    elif name == "conv_peak":
         from bench import conv_peak
         conv_peak.run()
     elif name == "frameworks":
@@ -64,6 +68,9 @@ def run_part(name: str, data: Path) -> None:
         from bench import transfer
         from solutions.week4.cached_transfer import CachedConfig
         transfer.resolution_curve(data, (64, 96, 128, 160), 5000, CachedConfig())
+    elif name == "transfer_depth":
+        from bench import transfer_depth
+        transfer_depth.run(data)
     elif name == "transfer":
         from bench import transfer
         transfer.run(data, seeds=(0, 1, 2), size=TRANSFER_SIZE, budget_s=TRANSFER_BUDGET_S)

@@ -132,3 +132,53 @@ def save(name: str, payload: dict) -> Path:
 
 def load_all() -> dict[str, dict]:
     return {path.stem: json.loads(path.read_text()) for path in sorted(RAW.glob("*.json"))}
+
+
+IJG_LUMINANCE = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+                 14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+                 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99)   # JPEG standard, Annex K
+ZIGZAG = (0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7,
+          14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46,
+          53, 60, 61, 54, 47, 55, 62, 63)
+SUBSAMPLING = {0: "4:4:4 (full colour resolution)", 1: "4:2:2 (colour at half width)",
+               2: "4:2:0 (colour at half width and height)"}
+
+
+def jpeg_quality(table) -> int | None:
+    """The libjpeg quality (1-100) whose scaled standard luminance table is closest to `table` (64 values, in
+    natural or zigzag order), or None when no quality matches it exactly enough (a custom table)."""
+    table = list(table)
+    if len(table) != 64:
+        return None
+    candidates = (table, [table[ZIGZAG.index(i)] for i in range(64)])   # zigzag -> natural order
+    best = None
+    for quality in range(1, 101):
+        scale = 5000 / quality if quality < 50 else 200 - 2 * quality
+        scaled = [min(255, max(1, (q * scale + 50) // 100)) for q in IJG_LUMINANCE]
+        error = min(sum(abs(a - b) for a, b in zip(scaled, c)) for c in candidates)
+        if best is None or error < best[0]:
+            best = (error, quality)
+    return best[1] if best[0] <= 64 else None
+
+
+def image_facts(folder: Path = DEFAULT_DATA, sample: int = 500) -> dict:
+    """What the image files of the CIFAR-10 folder are: formats, sizes and, for JPEGs, the encoder's quality and
+    colour subsampling, read from `sample` files spread over the classes (a lossy copy is not the original data)."""
+    from collections import Counter
+
+    from PIL import Image, JpegImagePlugin
+
+    files = sorted(p for p in (check_data(folder) / "train").glob("*/*") if p.is_file())
+    chosen = files[:: max(1, len(files) // sample)][:sample]
+    formats, sizes, qualities, subsampling = Counter(), Counter(), Counter(), Counter()
+    for path in chosen:
+        with Image.open(path) as image:
+            formats[image.format] += 1
+            sizes[f"{image.width}x{image.height}"] += 1
+            if image.format == "JPEG":
+                tables = getattr(image, "quantization", None) or {}
+                qualities[jpeg_quality(tables.get(0, ())) if tables else None] += 1
+                subsampling[SUBSAMPLING.get(JpegImagePlugin.get_sampling(image), "unknown")] += 1
+    return {"files": len(files), "sampled": len(chosen), "formats": dict(formats), "sizes": dict(sizes),
+            "jpeg_quality": {str(k): v for k, v in qualities.items()},
+            "jpeg_subsampling": dict(subsampling)}
