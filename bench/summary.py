@@ -15,7 +15,7 @@ from bench.common import RESULTS, load_all
 
 GOALS = {"scratch": (0.90, 480.0), "transfer": (0.93, 1200.0), "probe": 0.85}
 SCRATCH_RUNS = ("improved_cnn", "improved_cnn_b1024", "improved_cnn_b512", "improved_cnn_long", "improved_cnn_wide")
-TRANSFER_RUNS = ("transfer", "transfer_keras")
+TRANSFER_RUNS = ("transfer", "transfer_keras", "transfer_top4")
 
 
 AIRBENCH93 = ("airbench93 (github.com/KellerJordan/cifar10-airbench, airbench/lib_airbench93.py): the same network, "
@@ -402,11 +402,15 @@ def transfer_section(results: dict) -> list[str]:
             continue
         if not lines:
             lines = ["## Transfer: EfficientNet-Lite0, cached fine-tuning", "",
-                     "| run | size | seeds | cache s | probe s | top s | total s | linear probe | fine-tuned | "
-                     "machine |", "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+                     "| run | size | top blocks | top epochs | seeds | cache s | probe s | top s | total s | "
+                     "linear probe | fine-tuned | machine |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
         runs = result["runs"]
         mean = lambda key: statistics.mean(r[key] for r in runs)  # noqa: E731
-        lines.append(f"| {name} | {result['size']} | {len(runs)} | {mean('cache_s'):.0f} | {mean('probe_s'):.0f} | "
+        blocks = (result.get("config") or {}).get("top_blocks", "–")
+        epochs = "/".join(f"{e:g}" for e in result["epochs"]) if isinstance(result.get("epochs"), list) \
+            else result.get("epochs", "–")
+        lines.append(f"| {name} | {result['size']} | {blocks} | {epochs} | {len(runs)} | {mean('cache_s'):.0f} | "
+                     f"{mean('probe_s'):.0f} | "
                      f"{mean('top_s'):.0f} | {mean('train_s'):.0f} | {pct(mean('probe_acc'))} | "
                      f"{spread([r['test_acc'] for r in runs])} | {machine_label(result.get('environment'))} |")
     resolution = results.get("transfer_resolution")

@@ -5,7 +5,7 @@ blocks can learn more, but each one moves work from the one-off cache into every
 recipe (bench/transfer.run_seed: `split_backbone`, `cache_activations`, `fit_head`, `train_top`) once per depth on
 the same images, one after the other in one process, so that the cost columns are ratios measured in one run:
 
-    python -m bench.transfer_depth                       # 10,000 training images, 2,000 held-out, 128 px, 3 epochs
+    python -m bench.transfer_depth                       # 10,000 training images, 5,000 held-out, 128 px, 3 epochs
     python -m bench.transfer_depth --blocks 2 3 --limit 2000 --epochs 1   # a quick look
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from bench.transfer import run_seed
 from solutions.week4.cached_transfer import CachedConfig
 
 
-def run(data_dir: Path = DEFAULT_DATA, blocks=(2, 3, 4), limit: int = 10_000, test_limit: int = 2_000,
+def run(data_dir: Path = DEFAULT_DATA, blocks=(2, 3, 4), limit: int = 10_000, test_limit: int = 5_000,
         size: int = 128, epochs: float = 3.0, name: str = "transfer_depth") -> dict:
     device, load_before = pick_device(), uptime()
     held = load_cifar10(data_dir, limit)
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--blocks", type=int, nargs="+", default=[2, 3, 4])
     parser.add_argument("--limit", type=int, default=10_000, help="training images")
-    parser.add_argument("--test-limit", type=int, default=2_000, help="held-out images")
+    parser.add_argument("--test-limit", type=int, default=5_000, help="held-out images")
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--name", default="transfer_depth")

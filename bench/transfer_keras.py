@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -93,7 +94,8 @@ def run(data_dir: Path = DEFAULT_DATA, size: int = 128, epochs: int = 6, seed: i
               "top_s": total - cache_s - probe_s, "train_s": total, "probe_acc": probe_acc, "test_acc": final,
               "curve": curve}
     payload = {"recipe": "week 4 Lite0 in Keras, cached fine-tuning (solutions/week4/keras_cached_transfer.py)",
-               "size": size, "epochs": epochs, "seeds": [seed], "runs": [result], "test_acc_mean": final,
+               "size": size, "epochs": epochs, "config": asdict(config), "seeds": [seed], "runs": [result],
+               "test_acc_mean": final,
                "probe_acc_mean": probe_acc, "train_s_mean": total, "train_images": len(held.train_labels),
                "test_images": len(test_labels), "load_before": load_before, "load_after": uptime(),
                "environment": environment()}

@@ -44,7 +44,7 @@ def test_summary_marks_goals_and_writes_plots(tmp_path, monkeypatch):
                       "environment": {"cpu_flags": "avx512_bf16"}},
     }
     transfer = _scratch([0.925], 1300.0)
-    transfer.update(size=128, probe_acc_mean=0.83)
+    transfer.update(size=128, probe_acc_mean=0.83, config={"top_blocks": 3}, epochs=[7.5])
     for run in transfer["runs"]:
         run.update(cache_s=300.0, probe_s=10.0, top_s=990.0, probe_acc=0.83)
     results["transfer"] = transfer
@@ -54,6 +54,7 @@ def test_summary_marks_goals_and_writes_plots(tmp_path, monkeypatch):
     assert "time to 93 %" in text and "25.0 min (improved_cnn_long)" in text
     assert "0.50 points short" in text and "1.08x the time" in text     # transfer: 92.5 % in 1300 s
     assert "2.00 points short" in text                                  # linear probe 83 % of 85 %
+    assert "| transfer | 128 | 3 | 7.5 | 1 | 300 | 10 | 990 |" in text   # size, top blocks, epochs, seeds, times
     assert (tmp_path / "time_to_accuracy.png").read_bytes()[:4] == b"\x89PNG"
     assert "![time to accuracy](time_to_accuracy.png)" in text
     json.dumps(results)  # what the benchmarks save is plain JSON
