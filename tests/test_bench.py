@@ -138,3 +138,14 @@ def test_depth_table_gives_costs_as_ratios_to_the_recipe(tmp_path, monkeypatch):
     assert "| 2 | 192x4x4 | 80.00 % | 90.00 % | -1.00 | 2.00x | 0.50x |" in text
     assert "| 4 | 80x4x4 | 80.00 % | 92.00 % | +1.00 | 0.50x | 3.00x |" in text
     assert "load 1.00 -> 2.00" in text and "2 cores, AVX2 only, no bf16" in text
+
+
+def test_time_to_accuracy_plot_keeps_to_one_machine(tmp_path, monkeypatch):
+    monkeypatch.setattr(summary, "RESULTS", tmp_path)
+    home, other = _scratch([0.89], 470.0), _scratch([0.905], 2400.0)
+    home["environment"] = {"cpu": "EPYC", "cpu_flags": "avx512_bf16", "cpus": 2}
+    other["environment"] = {"cpu": "EPYC", "cpu_flags": "avx2", "cpus": 2}
+    results = {"improved_cnn": home, "improved_cnn_long": other}
+    assert list(summary.same_machine_runs(results)) == ["improved_cnn"]
+    text = summary.write(results).read_text()
+    assert "measured on another, and left out of it: improved_cnn_long" in text
