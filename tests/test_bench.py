@@ -149,3 +149,25 @@ def test_time_to_accuracy_plot_keeps_to_one_machine(tmp_path, monkeypatch):
     assert list(summary.same_machine_runs(results)) == ["improved_cnn"]
     text = summary.write(results).read_text()
     assert "measured on another, and left out of it: improved_cnn_long" in text
+
+
+def test_a_variant_from_another_machine_is_judged_on_accuracy_only(tmp_path, monkeypatch):
+    monkeypatch.setattr(summary, "RESULTS", tmp_path)
+
+    def transfer_run(acc, seconds, flags, blocks):
+        run = _scratch([acc], seconds)
+        run.update(size=128, probe_acc_mean=0.81, config={"top_blocks": blocks}, epochs=[5.4],
+                   environment={"cpu": "EPYC", "cpu_flags": flags, "cpus": 2})
+        for r in run["runs"]:
+            r.update(cache_s=300.0, probe_s=60.0, top_s=seconds - 360.0, probe_acc=0.81)
+        return run
+
+    recipe = transfer_run(0.9127, 1147.0, "avx512_bf16", 3)
+    slower = transfer_run(0.9300, 4571.0, "avx2", 4)
+    text = summary.write({"transfer": recipe, "transfer_top4": slower}).read_text()
+    row = next(line for line in text.splitlines() if "transfer_top4: top 4 blocks" in line)
+    assert "93.00 % (1 seed) in 4571 s" in row and "accuracy reached; time not measured on the recipe's machine" in row
+    same = transfer_run(0.9300, 1500.0, "avx512_bf16", 4)
+    row = next(line for line in summary.write({"transfer": recipe, "transfer_top4": same}).read_text().splitlines()
+               if "transfer_top4: top 4 blocks" in line)
+    assert "not met: 1.25x the time" in row

@@ -5,7 +5,9 @@ to 128 px, the top 3 blocks trained, on this workbook's 2-core CPU, 40,000 train
 held-out images of the training split (flip TTA), 1 seed, quiet machine (2026-12-01): caching the frozen blocks
 (bf16) 287 s, linear probe 81.0 % after 352 s in total, then 7.5 epochs of the top blocks (float32): 91.27 % at
 1147 s. The goal of 93 % in 20 minutes is 1.7 points away on this CPU. The Keras twin reaches 91.06 % in 1021 s.
-`python -m bench --only transfer` repeats it over 3 seeds.
+`python -m bench --only transfer` repeats it over 3 seeds. Training the top 4 blocks instead (`top_blocks=4`) for
+5.4 epochs reached 93.00 % (1 seed, 40,000 images, measured on an AVX2-only CPU, 2026-12-01); its time on the
+machine above is not measured yet (bench/results/summary.md).
 
 What you will learn
 - In fine-tuning, every frozen block computes the same activations for an image at every epoch. So compute them
