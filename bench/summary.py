@@ -362,7 +362,8 @@ def environment_lines(results: dict) -> list[str]:
                   "machine (each table says which); an accuracy after a fixed number of epochs does not depend on "
                   "the machine, only on the precision it trained in.", ""]
     for names in machines.values():
-        env = results[names[-1]]["environment"]
+        recorded = [results[n]["environment"] for n in names if "note" not in results[n]["environment"]]
+        env = (recorded or [results[names[-1]]["environment"]])[-1]   # one its run recorded, where there is one
         lines += [f"**{machine_label(env)}** ({', '.join(names)}):", ""]
         lines += [f"- {key}: {value}" for key, value in env.items()] + [""]
     lines += ["Load (uptime) before and after each measurement:", ""]
