@@ -168,17 +168,24 @@ def image_facts(folder: Path = DEFAULT_DATA, sample: int = 500) -> dict:
 
     from PIL import Image, JpegImagePlugin
 
-    files = sorted(p for p in (check_data(folder) / "train").glob("*/*") if p.is_file())
+    from shared.data.folder import _class_dirs, _list_files   # the loader's own idea of what a folder's files are
+
+    train, unreadable = check_data(folder) / "train", []
+    listing = _list_files(train, [d.name for d in _class_dirs(train)], unreadable)
+    files = [train.parent / relative for relative, *_ in listing]
     chosen = files[:: max(1, len(files) // sample)][:sample]
     formats, sizes, qualities, subsampling = Counter(), Counter(), Counter(), Counter()
     for path in chosen:
-        with Image.open(path) as image:
-            formats[image.format] += 1
-            sizes[f"{image.width}x{image.height}"] += 1
-            if image.format == "JPEG":
-                tables = getattr(image, "quantization", None) or {}
-                qualities[jpeg_quality(tables.get(0, ())) if tables else None] += 1
-                subsampling[SUBSAMPLING.get(JpegImagePlugin.get_sampling(image), "unknown")] += 1
+        try:
+            with Image.open(path) as image:
+                formats[image.format] += 1
+                sizes[f"{image.width}x{image.height}"] += 1
+                if image.format == "JPEG":
+                    tables = getattr(image, "quantization", None) or {}
+                    qualities[jpeg_quality(tables.get(0, ())) if tables else None] += 1
+                    subsampling[SUBSAMPLING.get(JpegImagePlugin.get_sampling(image), "unknown")] += 1
+        except (OSError, ValueError):   # not an image, or a broken one: counted, as the loader skips it
+            formats["unreadable"] += 1
     return {"files": len(files), "sampled": len(chosen), "formats": dict(formats), "sizes": dict(sizes),
             "jpeg_quality": {str(k): v for k, v in qualities.items()},
             "jpeg_subsampling": dict(subsampling)}

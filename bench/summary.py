@@ -15,7 +15,8 @@ from bench.common import RESULTS, load_all
 
 GOALS = {"scratch": (0.90, 480.0), "transfer": (0.93, 1200.0), "probe": 0.85}
 SCRATCH_RUNS = ("improved_cnn", "improved_cnn_b1024", "improved_cnn_b512", "improved_cnn_long", "improved_cnn_wide")
-TRANSFER_RUNS = ("transfer", "transfer_keras", "transfer_top4")
+TRANSFER_VARIANTS = ("transfer_top4",)   # PyTorch runs with other settings than the recipe's (README: commands)
+TRANSFER_RUNS = ("transfer", "transfer_keras", *TRANSFER_VARIANTS)
 MACHINE_KEYS = ("cpu", "cpu_flags", "cpus", "gpu")   # what makes two results' times comparable
 
 
@@ -263,7 +264,7 @@ def variant_lines(results: dict, recipe: dict | None) -> list[str]:
     time against the limit only where it was measured on the recipe's machine."""
     goal, limit = GOALS["transfer"]
     lines = []
-    for name in TRANSFER_RUNS[2:]:
+    for name in TRANSFER_VARIANTS:
         result = results.get(name)
         if not result:
             continue
@@ -351,9 +352,8 @@ def environment_lines(results: dict) -> list[str]:
     """Each machine the results come from, its libraries and the parts measured on it; then the load of each."""
     machines: dict[tuple, list[str]] = {}
     for name, result in results.items():
-        env = result.get("environment")
-        if env:
-            machines.setdefault(tuple(str(env.get(k)) for k in MACHINE_KEYS), []).append(name)
+        if result.get("environment"):
+            machines.setdefault(machine_key(result), []).append(name)
     if not machines:
         return []
     lines = ["## Machines and libraries", ""]
@@ -362,8 +362,7 @@ def environment_lines(results: dict) -> list[str]:
                   "machine (each table says which); an accuracy after a fixed number of epochs does not depend on "
                   "the machine, only on the precision it trained in.", ""]
     for names in machines.values():
-        recorded = [results[n]["environment"] for n in names if "note" not in results[n]["environment"]]
-        env = (recorded or [results[names[-1]]["environment"]])[-1]   # one its run recorded, where there is one
+        env = results[names[-1]]["environment"]
         lines += [f"**{machine_label(env)}** ({', '.join(names)}):", ""]
         lines += [f"- {key}: {value}" for key, value in env.items()] + [""]
     lines += ["Load (uptime) before and after each measurement:", ""]
@@ -471,10 +470,9 @@ def depth_lines(result: dict | None) -> list[str]:
     """How many top blocks to fine-tune (bench/transfer_depth.py): accuracy, and cost as ratios to the recipe's."""
     if not result or not result.get("rows"):
         return []
-    from solutions.week4.cached_transfer import CachedConfig
-
     rows = result["rows"]
-    base = next((r for r in rows if r["top_blocks"] == CachedConfig.top_blocks), rows[0])
+    recipe_blocks = (result.get("config") or {}).get("top_blocks")   # the recipe's, when the run was made
+    base = next((r for r in rows if r["top_blocks"] == recipe_blocks), rows[0])
     lines = ["", f"How many top blocks to fine-tune (`python -m bench --only transfer_depth`): the recipe at "
                  f"{result['size']} px, {result['epochs']} epochs of the top, on {result['train_images']:,} training "
                  f"images, scored on {result['test_images']:,} held-out images (flip TTA), one seed, one process on "

@@ -88,6 +88,17 @@ def test_image_facts_count_formats_quality_and_subsampling(tmp_path):
     assert set(facts["jpeg_subsampling"]) == {common.SUBSAMPLING[2], common.SUBSAMPLING[0]}
 
 
+def test_image_facts_count_a_broken_file_and_skip_hidden_ones(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "train" / "cat").mkdir(parents=True)
+    Image.new("RGB", (32, 32)).save(tmp_path / "train" / "cat" / "good.jpg")
+    (tmp_path / "train" / "cat" / "broken.jpg").write_bytes(b"\xff\xd8 not really a JPEG")
+    (tmp_path / "train" / "cat" / ".DS_Store").write_bytes(b"\x00\x01")
+    facts = common.image_facts(tmp_path, sample=100)
+    assert facts["files"] == 2 and facts["formats"] == {"JPEG": 1, "unreadable": 1}
+
+
 def test_machine_labels_follow_the_vector_units():
     avx512 = {"cpu_flags": "avx2, avx512f, avx512_bf16 (no AMX)", "cpus": 2}
     assert summary.machine_label(avx512) == "2 cores, AVX-512 BF16"
@@ -131,6 +142,7 @@ def test_depth_table_gives_costs_as_ratios_to_the_recipe(tmp_path, monkeypatch):
             for k, acc, cache, epoch, c in ((2, 0.90, 200.0, 50.0, 192), (3, 0.91, 100.0, 100.0, 112),
                                             (4, 0.92, 50.0, 300.0, 80))]
     depth = {"rows": rows, "size": 128, "epochs": 3, "train_images": 10000, "test_images": 5000,
+             "config": {"top_blocks": 3},   # the recipe's, as the run recorded it
              "load_before": "x load average: 1.00, 1.0, 1.0", "load_after": "x load average: 2.00, 2, 2",
              "environment": {"cpu_flags": "avx2 (no AMX)", "cpus": 2}}
     text = summary.write({"transfer_depth": depth}).read_text()
